@@ -1,0 +1,162 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "core/core.h"
+#include "ingest/ingest.h"
+#include "log/log.h"
+#include "server/server.h"
+
+namespace sluice::cli {
+
+namespace {
+
+int Fail(const char* command, const Status& st) {
+  std::fprintf(stderr, "sluice %s: %s\n", command, st.message().c_str());
+  return st.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+std::string LogDir(const std::string& data_dir) { return data_dir + "/log"; }
+
+}  // namespace
+
+int RunServe(const ServeArgs& args) {
+  server::ServerConfig config;
+  if (!args.config.empty()) {
+    auto loaded = server::LoadServerConfig(args.config);
+    if (!loaded.ok()) return Fail("serve", loaded.status());
+    config = std::move(*loaded);
+  }
+  if (!args.data_dir.empty()) config.data_dir = args.data_dir;
+  if (!args.listen.empty()) {
+    Status st = server::ParseListenAddress(args.listen, &config.http.host, &config.http.port);
+    if (!st.ok()) return Fail("serve", st);
+  }
+  if (!args.write_keys.empty()) config.ingest.write_keys = args.write_keys;
+  if (args.threads > 0) config.http.threads = args.threads;
+
+  // Before any thread starts, so every thread inherits the mask and only
+  // sigwait below sees SIGINT/SIGTERM.
+  server::BlockShutdownSignals();
+  auto started = server::Server::Start(config);
+  if (!started.ok()) return Fail("serve", started.status());
+  server::Server& s = **started;
+  const log::RecoveryReport& rec = s.recovery();
+  std::fprintf(stderr,
+               "sluice: listening on http://%s:%u (data dir %s; log: %llu records in %llu segments%s)\n",
+               config.http.host.c_str(), s.port(), config.data_dir.c_str(),
+               static_cast<unsigned long long>(rec.records), static_cast<unsigned long long>(rec.segments),
+               rec.truncated_bytes ? (", torn tail of " + std::to_string(rec.truncated_bytes) + " bytes removed").c_str()
+                                   : "");
+  int sig = server::WaitForShutdownSignal();
+  std::fprintf(stderr, "sluice: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  Status st = s.Stop();
+  if (!st.ok()) return Fail("serve", st);
+  std::fprintf(stderr, "sluice: stopped cleanly at log offset %llu\n",
+               static_cast<unsigned long long>(s.event_log().EndOffset().value));
+  return kExitOk;
+}
+
+int RunImport(const ImportArgs& args) {
+  int fd = 0;
+  if (args.file != "-") {
+    fd = ::open(args.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail("import", Status::FromErrno("cannot open " + args.file, errno));
+  }
+  ingest::ImportOptions options;
+  if (!args.write_key.empty()) options.source = args.write_key;
+  Result<ingest::ImportSummary> result = Status::Internal("unreachable");
+  if (!args.url.empty()) {
+    if (args.write_key.empty()) return Fail("import", Status::InvalidArgument("--url needs --write-key"));
+    result = ingest::ImportToServer(fd, options, args.url, args.write_key);
+  } else {
+    std::string data_dir = args.data_dir.empty() ? kDefaultDataDir : args.data_dir;
+    auto lock = DataDirLock::Acquire(data_dir);
+    if (!lock.ok()) {
+      return Fail("import", Status(lock.status().code(),
+                                   lock.status().message() + " (a running server? send to it with --url)"));
+    }
+    log::LogOptions lo;
+    lo.dir = LogDir(data_dir);
+    auto lg = log::Log::Open(lo);
+    if (!lg.ok()) return Fail("import", lg.status());
+    monitor::Registry metrics;
+    ingest::IngestPath path(ingest::IngestOptions{}, &metrics);
+    result = ingest::ImportToLog(fd, options, &path, lg->get());
+    Status closed = (*lg)->Close();
+    if (result.ok() && !closed.ok()) result = closed;
+  }
+  if (fd > 0) ::close(fd);
+  if (!result.ok()) return Fail("import", result.status());
+  const ingest::ImportSummary& s = *result;
+  double secs = s.seconds > 0 ? s.seconds : 1e-9;
+  std::printf("imported %llu lines: %llu accepted, %llu quarantined, %llu rejected in %.3f s (%.0f events/s, %.1f MB/s)\n",
+              static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.accepted),
+              static_cast<unsigned long long>(s.quarantined), static_cast<unsigned long long>(s.rejected), s.seconds,
+              static_cast<double>(s.accepted + s.quarantined) / secs, static_cast<double>(s.bytes) / secs / 1e6);
+  for (const std::string& e : s.errors) std::fprintf(stderr, "sluice import: %s\n", e.c_str());
+  return s.rejected > 0 ? kExitDataProblem : kExitOk;
+}
+
+int RunLogStat(const LogArgs& args) {
+  auto stats = log::StatLogDirectory(LogDir(args.data_dir));
+  if (!stats.ok()) return Fail("log stat", stats.status());
+  const log::LogStats& s = *stats;
+  uint64_t records = 0;
+  for (const auto& seg : s.segments) records += seg.records;
+  std::printf("log %s: %zu segments, %llu records, %llu bytes, offsets [%llu, %llu)\n", LogDir(args.data_dir).c_str(),
+              s.segments.size(), static_cast<unsigned long long>(records), static_cast<unsigned long long>(s.bytes),
+              static_cast<unsigned long long>(s.start.value), static_cast<unsigned long long>(s.end.value));
+  for (const auto& seg : s.segments) {
+    std::printf("  segment first=%llu records=%llu bytes=%llu %s\n", static_cast<unsigned long long>(seg.first.value),
+                static_cast<unsigned long long>(seg.records), static_cast<unsigned long long>(seg.bytes),
+                seg.path.c_str());
+  }
+  for (const auto& [name, off] : s.consumers) {
+    std::printf("  consumer %s next=%llu lag=%llu\n", name.c_str(), static_cast<unsigned long long>(off.value),
+                static_cast<unsigned long long>(s.end.value - std::min(s.end.value, off.value)));
+  }
+  return kExitOk;
+}
+
+int RunLogDump(const LogArgs& args) {
+  auto lock = DataDirLock::Acquire(args.data_dir);
+  if (!lock.ok()) return Fail("log dump", lock.status());
+  log::LogOptions lo;
+  lo.dir = LogDir(args.data_dir);
+  auto lg = log::Log::Open(lo);
+  if (!lg.ok()) return Fail("log dump", lg.status());
+  log::LogOffset from{std::max(args.from, (*lg)->StartOffset().value)};
+  auto reader = (*lg)->NewReader(from);
+  if (!reader.ok()) return Fail("log dump", reader.status());
+  std::string line;
+  Event e;
+  log::Record r;
+  for (uint64_t n = 0; n < args.limit; ++n) {
+    bool has = false;
+    Status st = (*reader)->Next(&r, &has);
+    if (!st.ok()) return Fail("log dump", st);
+    if (!has) break;
+    line.clear();
+    if (r.type == kEventRecordType) {
+      Status d = DecodeEvent(r.payload, &e);
+      if (!d.ok()) return Fail("log dump", Status::Corruption("offset " + std::to_string(r.offset.value) + ": " + d.message()));
+      AppendEventJson(e, &line);
+      line.pop_back();  // reopen the object to add the offset
+      line += ",\"logOffset\":" + std::to_string(r.offset.value) + "}\n";
+    } else {
+      line = "{\"logOffset\":" + std::to_string(r.offset.value) + ",\"recordType\":" + std::to_string(r.type) +
+             ",\"bytes\":" + std::to_string(r.payload.size()) + "}\n";
+    }
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
+  return kExitOk;
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,76 @@
+// sluice: the command line over every part (DESIGN.md §3 "Command line").
+// This is the exception boundary: CLI11 reports usage errors as exceptions,
+// which become one line on stderr and exit code 2.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace sluice::cli;
+  CLI::App app{"Sluice: collect, gate, deduplicate, keep and serve behavioural events.", "sluice"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "sluice 0.1.0");
+
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the collector and pipeline (the main job).");
+  serve_cmd->add_option("--config", serve.config, "YAML config file (see README, Configuration)");
+  serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./sluice-data)");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--write-key", serve.write_keys, "Accepted write key (repeatable; none: any non-empty key)");
+  serve_cmd->add_option("--threads", serve.threads, "HTTP event loops (default: one per core)");
+
+  ImportArgs import;
+  auto* import_cmd = app.add_subcommand("import", "Push NDJSON events through the ingest path.");
+  import_cmd->add_option("file", import.file, "NDJSON file, or - for stdin")->required();
+  import_cmd->add_option("--data-dir", import.data_dir, "Append straight into this data directory's log");
+  import_cmd->add_option("--url", import.url, "Send to a running server instead (e.g. http://127.0.0.1:8080)");
+  import_cmd->add_option("--write-key", import.write_key, "Write key: sent to --url, recorded as the source");
+
+  LogArgs log_args;
+  auto* log_cmd = app.add_subcommand("log", "Inspect the durable log.");
+  log_cmd->require_subcommand(1);
+  auto* stat_cmd = log_cmd->add_subcommand("stat", "Segments, records, offsets, consumers.");
+  stat_cmd->add_option("--data-dir", log_args.data_dir, "Data directory (default ./sluice-data)");
+  auto* dump_cmd = log_cmd->add_subcommand("dump", "Print log records as JSON lines.");
+  dump_cmd->add_option("--data-dir", log_args.data_dir, "Data directory (default ./sluice-data)");
+  dump_cmd->add_option("--from", log_args.from, "First offset (default: the oldest held)");
+  dump_cmd->add_option("--limit", log_args.limit, "At most this many records");
+
+  DemoArgs demo;
+  auto* demo_cmd = app.add_subcommand("demo", "Start a server, send sample traffic over HTTP, report.");
+  demo_cmd->add_option("--data-dir", demo.data_dir, "Data directory (default ./sluice-data)");
+  demo_cmd->add_option("--events", demo.events, "How many events to send (default 5000)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sluice: %s (see sluice --help)\n", e.what());
+    return kExitUsage;
+  }
+
+  if (serve_cmd->parsed()) return RunServe(serve);
+  if (import_cmd->parsed()) {
+    if (!import.data_dir.empty() && !import.url.empty()) {
+      std::fprintf(stderr, "sluice import: give --data-dir or --url, not both\n");
+      return kExitUsage;
+    }
+    return RunImport(import);
+  }
+  if (stat_cmd->parsed()) return RunLogStat(log_args);
+  if (dump_cmd->parsed()) return RunLogDump(log_args);
+  if (demo_cmd->parsed()) return RunDemo(demo);
+  return kExitUsage;
+}

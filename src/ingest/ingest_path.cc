@@ -1,0 +1,93 @@
+#include "ingest/ingest_path.h"
+
+#include <strings.h>
+
+#include <boost/beast/core/detail/base64.hpp>
+
+namespace sluice::ingest {
+
+namespace {
+constexpr std::string_view kEventsName = "sluice_ingest_events_total";
+constexpr std::string_view kEventsHelp = "Events received, by outcome (accepted and quarantined are durable in the log).";
+constexpr std::string_view kRejectedName = "sluice_ingest_rejected_requests_total";
+constexpr std::string_view kRejectedHelp = "Requests or import lines refused before reaching the log, by reason.";
+}  // namespace
+
+IngestPath::IngestPath(IngestOptions options, monitor::Registry* m)
+    : options_(std::move(options)),
+      keys_(options_.write_keys.begin(), options_.write_keys.end()),
+      accepted_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "accepted"}})),
+      quarantined_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "quarantined"}})),
+      refused_events_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "refused"}})),
+      bytes_(m->GetCounter("sluice_ingest_received_bytes_total", "Request body bytes of accepted requests.")),
+      rejected_malformed_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "malformed"}})),
+      rejected_too_large_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "too_large"}})),
+      rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})) {}
+
+bool IngestPath::KeyAllowed(std::string_view key) const {
+  if (key.empty()) return false;
+  return keys_.empty() || keys_.count(std::string(key)) > 0;
+}
+
+Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t capacity, BodyKind kind,
+                           std::string_view auth_key, UnixMicros received_at, PreparedBatch* out) {
+  if (!auth_key.empty() && !KeyAllowed(auth_key)) {
+    rejected_auth_->Inc();
+    return Status::Unauthenticated("unknown write key");
+  }
+  if (body.size() > options_.max_request_bytes) {
+    rejected_too_large_->Inc();
+    return Status::TooLarge("request body of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
+                            std::to_string(options_.max_request_bytes));
+  }
+  ParsedBody parsed;
+  Status st = parser.Parse(body, capacity, kind, received_at, auth_key, &parsed);
+  if (!st.ok()) {
+    (st.code() == StatusCode::kTooLarge ? rejected_too_large_ : rejected_malformed_)->Inc();
+    return st;
+  }
+  if (auth_key.empty() && !KeyAllowed(parsed.write_key)) {
+    rejected_auth_->Inc();
+    return Status::Unauthenticated(parsed.write_key.empty() ? "a write key is required (HTTP Basic user name or writeKey)"
+                                                            : "unknown write key");
+  }
+  out->bytes = body.size();
+  out->outcomes.reserve(parsed.events.size());
+  std::string scratch;
+  for (const Event& e : parsed.events) {
+    scratch.clear();
+    EncodeEvent(e, &scratch);
+    out->records.Add(kEventRecordType, kEventRecordVersion, scratch);
+    if (e.quarantined()) {
+      ++out->quarantined;
+      out->outcomes.push_back({false, e.violations.front().rule});
+    } else {
+      ++out->accepted;
+      out->outcomes.push_back({true, {}});
+    }
+  }
+  return Status::Ok();
+}
+
+void IngestPath::Commit(const PreparedBatch& b) {
+  accepted_->Inc(b.accepted);
+  quarantined_->Inc(b.quarantined);
+  bytes_->Inc(b.bytes);
+}
+
+void IngestPath::Refuse(const PreparedBatch& b, const Status&) { refused_events_->Inc(b.accepted + b.quarantined); }
+
+std::string WriteKeyFromBasicAuth(std::string_view v) {
+  constexpr std::string_view kBasic = "Basic ";
+  if (v.size() <= kBasic.size() || strncasecmp(v.data(), "basic ", kBasic.size()) != 0) return {};
+  v.remove_prefix(kBasic.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  std::string decoded(boost::beast::detail::base64::decoded_size(v.size()), '\0');
+  auto [written, read] = boost::beast::detail::base64::decode(decoded.data(), v.data(), v.size());
+  decoded.resize(written);
+  size_t colon = decoded.find(':');
+  if (colon != std::string::npos) decoded.resize(colon);
+  return decoded;
+}
+
+}  // namespace sluice::ingest

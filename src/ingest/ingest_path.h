@@ -1,0 +1,85 @@
+// IngestPath: the one path every event takes into the log, whatever carried
+// it (HTTP collector, NDJSON import): authenticate → parse → envelope-check →
+// encode into a log RecordBatch, with each event's outcome counted.
+//
+// Invariant: an event is counted as accepted or quarantined only when the
+// caller reports its batch durable (Commit), so /metrics never claims an
+// event the log does not hold.
+//
+// Threading: Prepare and Commit are safe for concurrent use (they touch only
+// lock-free counters); each thread brings its own EventParser.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "core/event.h"
+#include "core/status.h"
+#include "ingest/event_parser.h"
+#include "log/log.h"
+#include "monitor/monitor.h"
+
+namespace sluice::ingest {
+
+struct IngestOptions {
+  // Accepted write keys; when empty any non-empty key is accepted.
+  std::vector<std::string> write_keys;
+  size_t max_request_bytes = 500 * 1024;  // Segment's batch limit
+  size_t max_event_bytes = 32 * 1024;     // Segment's per-call limit
+};
+
+// What happened to one event of a request, in request order.
+struct Outcome {
+  bool accepted = true;
+  std::string reason;  // quarantined: the first violation's rule (all are stored)
+};
+
+// A request turned into log records, ready to append.
+struct PreparedBatch {
+  log::RecordBatch records;
+  std::vector<Outcome> outcomes;
+  size_t accepted = 0;
+  size_t quarantined = 0;
+  size_t bytes = 0;  // request body bytes, as received
+};
+
+class IngestPath {
+ public:
+  IngestPath(IngestOptions options, monitor::Registry* metrics);
+
+  const IngestOptions& options() const { return options_; }
+
+  // Parses `body` (see EventParser::Parse for `capacity`) and encodes its
+  // events. `auth_key` is the write key from the Authorization header (empty
+  // when none). Errors: Unauthenticated (no key, or not a configured one),
+  // InvalidArgument (malformed body or, for single calls, envelope), TooLarge.
+  // Each error is counted by kind.
+  Status Prepare(EventParser& parser, std::string_view body, size_t capacity, BodyKind kind,
+                 std::string_view auth_key, UnixMicros received_at, PreparedBatch* out);
+
+  // Counts a prepared batch once the log reports it durable.
+  void Commit(const PreparedBatch& batch);
+  // Counts a prepared batch the log refused (back-pressure or I/O error).
+  void Refuse(const PreparedBatch& batch, const Status& why);
+
+  bool KeyAllowed(std::string_view key) const;
+
+ private:
+  IngestOptions options_;
+  std::unordered_set<std::string> keys_;
+  monitor::Counter* accepted_;
+  monitor::Counter* quarantined_;
+  monitor::Counter* refused_events_;
+  monitor::Counter* bytes_;
+  monitor::Counter* rejected_malformed_;
+  monitor::Counter* rejected_too_large_;
+  monitor::Counter* rejected_auth_;
+};
+
+// Decodes the write key from an `Authorization: Basic base64(key:)` header
+// value; empty when absent or not Basic.
+std::string WriteKeyFromBasicAuth(std::string_view header_value);
+
+}  // namespace sluice::ingest

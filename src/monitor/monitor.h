@@ -1,0 +1,126 @@
+// monitor: the metrics registry every part reports into, and its Prometheus
+// text exposition (GET /metrics).
+//
+// What it owns: metric families (name, help, type, label names) and their
+// children (one per label-value tuple). Parts register their metrics once at
+// start-up and keep the returned pointers; the hot path then only touches
+// those pointers.
+//
+// Invariants:
+// - A returned Counter/Gauge/Histogram pointer stays valid for the Registry's
+//   lifetime; registering the same name and labels twice returns the same one.
+// - Counters only go up. Names follow Prometheus conventions: `sluice_`
+//   prefix, base units, `_total` on counters, `_seconds`/`_bytes` units.
+//
+// Threading: Counter/Gauge/Histogram updates are lock-free and safe from any
+// thread (a counter is sharded across cache lines so concurrent increments do
+// not contend). Registration and rendering take the registry's mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::monitor {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+namespace internal {
+constexpr size_t kCacheLineBytes = 64;
+constexpr size_t kCounterShards = 8;  // ≥ cores on the machines we size for; more only costs memory
+size_t ThisThreadShard();
+}  // namespace internal
+
+class Counter {
+ public:
+  void Inc(uint64_t n = 1) { shards_[internal::ThisThreadShard()].v.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t Value() const;
+
+ private:
+  struct alignas(internal::kCacheLineBytes) Shard { std::atomic<uint64_t> v{0}; };
+  Shard shards_[internal::kCounterShards];
+};
+
+class Gauge {
+ public:
+  void Set(double v) { v_.store(v, std::memory_order_relaxed); }
+  void Add(double d);
+  double Value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> v_{0};
+};
+
+// Cumulative histogram with fixed upper bounds (Prometheus `le`).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void Observe(double v);
+  struct Snapshot {
+    std::vector<double> upper_bounds;
+    std::vector<uint64_t> cumulative;  // one per bound, then +Inf
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  Snapshot Take() const;
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1 (+Inf)
+  std::atomic<double> sum_{0};
+};
+
+// Bucket bounds for latencies from 50 µs to 10 s, roughly ×2.5 apart.
+std::vector<double> LatencySecondsBuckets();
+
+class Registry {
+ public:
+  Registry() = default;
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // REQUIRES: a name is always registered with the same type and help.
+  Counter* GetCounter(std::string_view name, std::string_view help, const Labels& labels = {});
+  Gauge* GetGauge(std::string_view name, std::string_view help, const Labels& labels = {});
+  Histogram* GetHistogram(std::string_view name, std::string_view help, std::vector<double> upper_bounds,
+                          const Labels& labels = {});
+  // A gauge whose value is read at render time (sizes, lags, queue depths).
+  // `read` runs under the registry mutex and must not call back into it.
+  void AddGaugeCallback(std::string_view name, std::string_view help, const Labels& labels,
+                        std::function<double()> read);
+
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string RenderPrometheus() const;
+
+  // Sum of a counter family over all label values whose labels include
+  // `match` (empty: all). 0 for an unknown name. For summaries and tests.
+  uint64_t CounterSum(std::string_view name, const Labels& match = {}) const;
+
+ private:
+  enum class Type { kCounter, kGauge, kHistogram };
+  struct Child {
+    Labels labels;
+    std::unique_ptr<Counter> counter;
+    std::unique_ptr<Gauge> gauge;
+    std::unique_ptr<Histogram> histogram;
+    std::function<double()> read;
+  };
+  struct Family {
+    std::string help;
+    Type type;
+    std::vector<std::unique_ptr<Child>> children;
+  };
+  Child* FindOrAdd(std::string_view name, std::string_view help, Type type, const Labels& labels, bool* created);
+
+  mutable std::mutex mu_;
+  std::map<std::string, Family, std::less<>> families_;
+};
+
+}  // namespace sluice::monitor

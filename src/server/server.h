@@ -1,0 +1,73 @@
+// server: one Sluice process — the data-directory lock, the log, the ingest
+// path and the HTTP collector, wired from one ServerConfig; start-up order,
+// shutdown order and signals.
+//
+// Invariants: the data directory is locked for the Server's whole life; on
+// shutdown the collector stops first (in-flight requests are answered), then
+// the log drains and syncs, then the lock is released.
+//
+// Threading: Start/Stop from one thread; Stop may race with nothing else.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/data_dir.h"
+#include "core/status.h"
+#include "ingest/ingest.h"
+#include "log/log.h"
+#include "monitor/monitor.h"
+
+namespace sluice::server {
+
+struct ServerConfig {
+  std::string data_dir = "./sluice-data";
+  ingest::CollectorOptions http;
+  ingest::IngestOptions ingest;
+  log::LogOptions log;  // log.dir is derived: <data_dir>/log
+};
+
+// Loads a YAML config file (see README "Configuration"). Unknown keys and
+// bad values are InvalidArgument naming the key; an unreadable file is
+// NotFound/IOError. Missing keys keep their defaults.
+Result<ServerConfig> LoadServerConfig(const std::string& path);
+
+// Parses "HOST:PORT" ("127.0.0.1:8080", "[::1]:80", ":9000" = 127.0.0.1).
+Status ParseListenAddress(const std::string& text, std::string* host, uint16_t* port);
+
+class Server {
+ public:
+  // Takes the data-directory lock, opens and recovers the log, starts HTTP.
+  // FailedPrecondition when another process holds the directory.
+  static Result<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  ~Server();  // Stop()s
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  uint16_t port() const;
+  const log::RecoveryReport& recovery() const { return recovery_; }
+  monitor::Registry& metrics() { return metrics_; }
+  log::Log& event_log() { return *log_; }
+  // Idempotent. Returns the log's close status.
+  Status Stop();
+
+ private:
+  Server() = default;
+  ServerConfig config_;
+  monitor::Registry metrics_;
+  std::unique_ptr<DataDirLock> lock_;
+  std::unique_ptr<log::Log> log_;
+  std::unique_ptr<ingest::IngestPath> ingest_;
+  std::unique_ptr<ingest::Collector> collector_;
+  log::RecoveryReport recovery_;
+  bool stopped_ = false;
+};
+
+// Blocks until SIGINT or SIGTERM, then returns the signal number.
+// REQUIRES: called from the main thread before other threads block signals.
+int WaitForShutdownSignal();
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and threads it starts
+// later), so WaitForShutdownSignal can receive them with sigwait.
+void BlockShutdownSignals();
+
+}  // namespace sluice::server

@@ -1,0 +1,291 @@
+// The HTTP layer against a real Server on a loopback port and a real log in
+// a temp directory: statuses, gzip, auth, limits, CORS, back-pressure.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "core/core.h"
+#include "server/server.h"
+#include "tests/server/http_client.h"
+
+namespace sluice {
+namespace {
+
+using boost::beast::http::verb;
+using testing::HttpClient;
+using testing::HttpResult;
+
+std::string Basic(const std::string& key) {
+  std::string plain = key + ":";
+  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
+  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
+  return "Basic " + out;
+}
+
+std::string Gzip(const std::string& in) {
+  std::string out(compressBound(in.size()) + 64, '\0');
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::vector<Event> ReadAll(log::Log& lg) {
+  std::vector<Event> events;
+  auto reader = lg.NewReader(lg.StartOffset());
+  EXPECT_TRUE(reader.ok());
+  log::Record r;
+  bool has = true;
+  while (true) {
+    EXPECT_TRUE((*reader)->Next(&r, &has).ok());
+    if (!has) break;
+    Event e;
+    EXPECT_TRUE(DecodeEvent(r.payload, &e).ok());
+    events.push_back(e);
+  }
+  return events;
+}
+
+class CollectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sluice-collector-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    config_.data_dir = dir_;
+    config_.http.port = 0;
+    config_.http.threads = 2;
+    config_.ingest.write_keys = {"WK"};
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Start() {
+    auto s = server::Server::Start(config_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+  HttpResult Post(const std::string& path, const std::string& body, std::map<std::string, std::string> h = {}) {
+    if (!h.count("Authorization")) h["Authorization"] = Basic("WK");
+    return client_->Post(path, body, h);
+  }
+
+  std::string dir_;
+  server::ServerConfig config_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+const char* kTrack = R"({"userId":"u1","event":"Order Completed","properties":{"total":9.5,"name":"café \"x\""}})";
+
+TEST_F(CollectorTest, AcknowledgesOnlyAfterEventsAreInTheLog) {
+  Start();
+  HttpResult r = Post("/v1/batch", std::string(R"({"batch":[)") + R"({"type":"track","userId":"a","event":"E1"},)" +
+                                       R"({"type":"identify","userId":"a","traits":{"plan":"pro"}},)" +
+                                       R"({"type":"page","anonymousId":"x","name":"Home"}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"success":true})");
+  EXPECT_EQ(server_->event_log().EndOffset().value, 3u);
+  auto events = ReadAll(server_->event_log());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].event, "E1");
+  EXPECT_EQ(events[1].traits, R"({"plan":"pro"})");
+  EXPECT_EQ(events[2].source, "WK");
+}
+
+TEST_F(CollectorTest, EverySingleCallEndpointAccepts) {
+  Start();
+  EXPECT_EQ(Post("/v1/track", kTrack).status, 200);
+  EXPECT_EQ(Post("/v1/identify", R"({"userId":"u1","traits":{"a":1}})").status, 200);
+  EXPECT_EQ(Post("/v1/page", R"({"anonymousId":"a1","name":"Home"})").status, 200);
+  EXPECT_EQ(Post("/v1/screen", R"({"anonymousId":"a1","name":"Main"})").status, 200);
+  EXPECT_EQ(Post("/v1/group", R"({"userId":"u1","groupId":"g1"})").status, 200);
+  EXPECT_EQ(Post("/v1/alias", R"({"userId":"u1","previousId":"a1"})").status, 200);
+  auto events = ReadAll(server_->event_log());
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[5].type, EventType::kAlias);
+  EXPECT_EQ(events[5].previous_id, "a1");
+}
+
+TEST_F(CollectorTest, MalformedJsonIs400WithJsonBody) {
+  Start();
+  HttpResult r = Post("/v1/batch", R"({"batch":[{"type":"track",)");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("\"success\":false"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"error\":"), std::string::npos);
+  EXPECT_EQ(server_->event_log().EndOffset().value, 0u);
+  EXPECT_EQ(server_->metrics().CounterSum("sluice_ingest_rejected_requests_total", {{"reason", "malformed"}}), 1u);
+}
+
+TEST_F(CollectorTest, SingleCallEnvelopeErrorNamesTheField) {
+  Start();
+  HttpResult r = Post("/v1/track", R"({"event":"E"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("userId"), std::string::npos) << r.body;
+  r = Post("/v1/track", R"({"userId":"u"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("event"), std::string::npos) << r.body;
+}
+
+TEST_F(CollectorTest, BadEventInBatchIsQuarantinedNotDropped) {
+  Start();
+  HttpResult r = Post("/v1/batch", R"({"batch":[{"type":"track","userId":"a","event":"ok"},{"type":"track","event":"no-id"}]})",
+                      {{"X-Sluice-Outcomes", "1"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"("outcomes":["accepted","quarantined:envelope.identity"])"), std::string::npos) << r.body;
+  auto events = ReadAll(server_->event_log());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[0].quarantined());
+  ASSERT_TRUE(events[1].quarantined());
+  EXPECT_EQ(events[1].raw, R"({"type":"track","event":"no-id"})");
+  EXPECT_EQ(server_->metrics().CounterSum("sluice_ingest_events_total", {{"outcome", "quarantined"}}), 1u);
+  // Without the opt-in header the body stays Segment's.
+  r = Post("/v1/batch", R"({"batch":[{"type":"track","event":"no-id"}]})");
+  EXPECT_EQ(r.body, R"({"success":true})");
+}
+
+TEST_F(CollectorTest, AcceptsGzipAndIgnoresContentType) {
+  Start();
+  HttpResult r = Post("/v1/batch", Gzip(R"({"batch":[{"type":"track","userId":"a","event":"gz"}]})"),
+                      {{"Content-Encoding", "gzip"}, {"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  auto events = ReadAll(server_->event_log());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event, "gz");
+  EXPECT_EQ(Post("/v1/track", "not gzip at all", {{"Content-Encoding", "gzip"}}).status, 400);
+  EXPECT_EQ(Post("/v1/track", kTrack, {{"Content-Encoding", "br"}}).status, 415);
+}
+
+TEST_F(CollectorTest, RejectsMissingOrUnknownWriteKeys) {
+  Start();
+  EXPECT_EQ(client_->Post("/v1/track", kTrack).status, 401);
+  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", Basic("nope")}}).status, 401);
+  EXPECT_EQ(client_->Post("/v1/batch", R"({"writeKey":"WK","batch":[{"type":"track","userId":"a","event":"b"}]})").status,
+            200);
+  EXPECT_EQ(client_->Post("/v1/batch", R"({"writeKey":"bad","batch":[{"type":"track","userId":"a","event":"b"}]})").status,
+            401);
+  EXPECT_EQ(server_->event_log().EndOffset().value, 1u);
+}
+
+TEST_F(CollectorTest, AnyNonEmptyKeyWhenNoneConfigured) {
+  config_.ingest.write_keys.clear();
+  Start();
+  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", Basic("anything")}}).status, 200);
+  EXPECT_EQ(client_->Post("/v1/track", kTrack).status, 401);
+}
+
+TEST_F(CollectorTest, EnforcesSegmentSizeLimits) {
+  Start();
+  std::string big(33 * 1024, 'x');
+  HttpResult r = Post("/v1/track", R"({"userId":"u","event":"E","properties":{"blob":")" + big + "\"}}");
+  EXPECT_EQ(r.status, 413) << r.body;
+  std::string batch = R"({"batch":[)";
+  for (int i = 0; i < 30; ++i) {
+    if (i) batch += ',';
+    batch += R"({"type":"track","userId":"u","event":"E","properties":{"blob":")" + std::string(20 * 1024, 'y') + "\"}}";
+  }
+  batch += "]}";
+  ASSERT_GT(batch.size(), 500u * 1024);
+  HttpResult big_batch = Post("/v1/batch", batch);
+  EXPECT_EQ(big_batch.status, 413);
+  EXPECT_EQ(server_->event_log().EndOffset().value, 0u);
+}
+
+TEST_F(CollectorTest, AnswersCorsPreflight) {
+  Start();
+  HttpResult r = client_->Send(verb::options, "/v1/batch", "",
+                               {{"Origin", "https://shop.example.com"},
+                                {"Access-Control-Request-Method", "POST"},
+                                {"Access-Control-Request-Headers", "content-type,authorization"}});
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
+  EXPECT_NE(r.headers["access-control-allow-methods"].find("POST"), std::string::npos);
+  EXPECT_EQ(r.headers["access-control-allow-headers"], "content-type,authorization");
+  EXPECT_EQ(Post("/v1/track", kTrack).headers["access-control-allow-origin"], "*");
+}
+
+TEST_F(CollectorTest, ServesOpsEndpoints) {
+  Start();
+  ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  EXPECT_EQ(client_->Get("/healthz").status, 200);
+  EXPECT_EQ(client_->Get("/readyz").status, 200);
+  HttpResult m = client_->Get("/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("# TYPE sluice_ingest_events_total counter"), std::string::npos);
+  EXPECT_NE(m.body.find("sluice_ingest_events_total{outcome=\"accepted\"} 1"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("sluice_ingest_ack_latency_seconds_count 1"), std::string::npos);
+  EXPECT_NE(m.body.find("sluice_http_requests_total"), std::string::npos);
+  EXPECT_NE(m.body.find("sluice_log_end_offset 1"), std::string::npos);
+  EXPECT_EQ(client_->Get("/nope").status, 404);
+  EXPECT_EQ(client_->Get("/v1/track").status, 405);
+}
+
+TEST_F(CollectorTest, BackPressureIs503AndAcknowledgesNothing) {
+  config_.log.max_log_bytes = 250;  // room for one small event (~160 B framed), not two more
+  Start();
+  ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  HttpResult r = Post("/v1/batch", std::string(R"({"batch":[)") + R"({"type":"track","userId":"a","event":"E"},)" +
+                                       R"({"type":"track","userId":"a","event":"F"}]})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(server_->event_log().EndOffset().value, 1u);
+  EXPECT_EQ(server_->metrics().CounterSum("sluice_ingest_events_total", {{"outcome", "refused"}}), 2u);
+}
+
+TEST_F(CollectorTest, SecondProcessCannotTakeTheDataDirectory) {
+  Start();
+  auto second = server::Server::Start(config_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by pid"), std::string::npos);
+}
+
+TEST_F(CollectorTest, RestartKeepsAcknowledgedEvents) {
+  Start();
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  client_.reset();
+  ASSERT_TRUE(server_->Stop().ok());
+  server_.reset();
+  Start();
+  EXPECT_EQ(server_->event_log().EndOffset().value, 20u);
+  ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  EXPECT_EQ(ReadAll(server_->event_log()).size(), 21u);
+}
+
+TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
+  char tmpl[] = "/tmp/sluice-config-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    std::ofstream(dir + "/ok.yaml") << "data_dir: /var/lib/sluice\nhttp:\n  listen: 0.0.0.0:9090\n"
+                                       "ingest:\n  write_keys: [a, b]\nlog:\n  segment_bytes: 1048576\n";
+    std::ofstream(dir + "/typo.yaml") << "http:\n  lisen: 1.2.3.4:1\n";
+    std::ofstream(dir + "/badport.yaml") << "http:\n  listen: localhost:99999\n";
+  }
+  auto ok = server::LoadServerConfig(dir + "/ok.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->data_dir, "/var/lib/sluice");
+  EXPECT_EQ(ok->http.host, "0.0.0.0");
+  EXPECT_EQ(ok->http.port, 9090);
+  EXPECT_EQ(ok->ingest.write_keys, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(ok->log.segment_bytes, 1048576u);
+  auto typo = server::LoadServerConfig(dir + "/typo.yaml");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("http.lisen"), std::string::npos) << typo.status().message();
+  EXPECT_FALSE(server::LoadServerConfig(dir + "/badport.yaml").ok());
+  EXPECT_EQ(server::LoadServerConfig(dir + "/missing.yaml").status().code(), StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice
