@@ -1132,7 +1132,8 @@ Status EventParser::Parse(std::string_view body, size_t capacity, BodyKind kind,
   // Grow the parser geometrically: iterate() alone would reallocate for every
   // body a little larger than the last.
   if (body.size() > impl.parser.capacity()) {
-    const size_t grown = std::max({body.size(), impl.parser.capacity() * 2, kInitialParserCapacityBytes});
+    const size_t doubled = std::max(impl.parser.capacity() * 2, kInitialParserCapacityBytes);
+    const size_t grown = std::max(body.size(), std::min(doubled, impl.parser.max_capacity()));
     if (impl.parser.allocate(grown, impl.parser.max_depth()) != simdjson::SUCCESS) {
       return Status::ResourceExhausted("cannot allocate a JSON parser for " + std::to_string(body.size()) +
                                        " bytes");

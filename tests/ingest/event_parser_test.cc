@@ -8,7 +8,6 @@
 
 #include <cstring>
 #include <memory>
-#include <regex>
 #include <set>
 #include <thread>
 #include <string>
@@ -85,9 +84,18 @@ void ExpectValidJson(const std::string& json) {
   EXPECT_EQ(err, simdjson::SUCCESS) << simdjson::error_message(err) << ": " << json;
 }
 
+// xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx, lowercase hex.
 bool IsUuidV4(std::string_view id) {
-  static const std::regex kPattern("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
-  return std::regex_match(std::string(id), kPattern);
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    const char c = id[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return id[14] == '4' && (id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
 }
 
 // ---------------------------------------------------------------------------
