@@ -50,8 +50,21 @@ function init(args)
     error("usage: wrk ... -s batch.lua URL -- BODIES_FILE WRITE_KEY [RUN_TAG] [EVENTS_PER_BODY]")
   end
   tag = string.sub(string.format("%3s", args[3] or "000"):gsub(" ", "0"), 1, 3)
+  -- Each body is kept split at its placeholders, so a request is one
+  -- table.concat (C speed) instead of a Lua pattern scan over ~75 KB, which
+  -- would make wrk, not the server, the bottleneck on a 2-core machine.
   for line in io.lines(file) do
-    if #line > 0 then bodies[#bodies + 1] = line end
+    if #line > 0 then
+      local parts, pos = {}, 1
+      while true do
+        local s, e = string.find(line, "@@@@@@@@@@@@", pos, true)
+        if not s then break end
+        parts[#parts + 1] = string.sub(line, pos, s - 1)
+        pos = e + 1
+      end
+      parts[#parts + 1] = string.sub(line, pos)
+      bodies[#bodies + 1] = parts
+    end
   end
   if #bodies == 0 then error("no bodies in " .. file) end
   idx = (tid * 7919) % #bodies
@@ -69,7 +82,7 @@ function request()
   idx = idx % #bodies + 1
   seq = seq + 1
   local token = string.format("%s%02d%07d", tag, tid % 100, seq % 10000000)
-  local body = bodies[idx]:gsub("@@@@@@@@@@@@", token)
+  local body = table.concat(bodies[idx], token)
   return wrk.format("POST", "/v1/batch", headers, body)
 end
 
