@@ -243,7 +243,37 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(ingest->options().max_request_bytes);
     stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+    Request req;
+    if (!ec && parser.content_length() && *parser.content_length() > ingest->options().max_request_bytes) {
+      ec = http::error::body_limit;
+    } else if (!ec && !parser.is_done()) {
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+        co_await http::async_write(stream, go_on, kAsTuple);
+      }
+      if (parser.content_length() && !parser.chunked()) {
+        // The common case: read the body straight into its final, padded
+        // string (one copy from the socket, no per-chunk parser work).
+        size_t length = static_cast<size_t>(*parser.content_length());
+        req = parser.release();
+        std::string& body = req.body();
+        body.reserve(length + EventParser::kPadding);
+        size_t have = std::min(buffer.size(), length);
+        body.assign(static_cast<const char*>(buffer.data().data()), have);
+        buffer.consume(have);
+        body.resize(length);
+        if (have < length) {
+          auto [bec, bn] = co_await asio::async_read(stream, asio::buffer(body.data() + have, length - have), kAsTuple);
+          ec = bec;
+        }
+      } else {
+        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kAsTuple);
+        if (!ec) req = parser.release();
+      }
+    } else if (!ec) {
+      req = parser.release();
+    }
     if (ec == http::error::body_limit) {
       Request head = parser.release();
       Response res = Reply(head, http::status::payload_too_large,
@@ -269,7 +299,6 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
       }
       break;
     }
-    Request req = parser.release();
     requests->Inc();
     stream.expires_never();
     Response res = co_await Handle(req);

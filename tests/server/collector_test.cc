@@ -167,6 +167,42 @@ TEST_F(CollectorTest, AcceptsGzipAndIgnoresContentType) {
   EXPECT_EQ(Post("/v1/track", kTrack, {{"Content-Encoding", "br"}}).status, 415);
 }
 
+TEST_F(CollectorTest, ReadsChunkedBodiesAndAnswersExpectContinue) {
+  Start();
+  namespace http = boost::beast::http;
+  boost::asio::io_context ioc;
+  boost::beast::tcp_stream stream(ioc);
+  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server_->port()));
+  http::request<http::string_body> req{http::verb::post, "/v1/track", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::authorization, Basic("WK"));
+  req.body() = kTrack;
+  req.chunked(true);
+  http::write(stream, req);
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res);
+  EXPECT_EQ(res.result_int(), 200) << res.body();
+
+  // curl sends Expect: 100-continue for large bodies and waits for the interim answer.
+  http::request<http::string_body> req2{http::verb::post, "/v1/track", 11};
+  req2.set(http::field::host, "127.0.0.1");
+  req2.set(http::field::authorization, Basic("WK"));
+  req2.set(http::field::expect, "100-continue");
+  req2.body() = kTrack;
+  req2.prepare_payload();
+  http::request_serializer<http::string_body> sr{req2};
+  http::write_header(stream, sr);
+  http::response<http::empty_body> interim;
+  http::read(stream, buf, interim);
+  EXPECT_EQ(interim.result_int(), 100);
+  http::write(stream, sr);
+  http::response<http::string_body> final_res;
+  http::read(stream, buf, final_res);
+  EXPECT_EQ(final_res.result_int(), 200) << final_res.body();
+  EXPECT_EQ(server_->event_log().EndOffset().value, 2u);
+}
+
 TEST_F(CollectorTest, RejectsMissingOrUnknownWriteKeys) {
   Start();
   EXPECT_EQ(client_->Post("/v1/track", kTrack).status, 401);
