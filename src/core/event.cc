@@ -1,5 +1,7 @@
 #include "core/event.h"
 
+#include <array>
+
 #include "core/coding.h"
 
 namespace sluice {
@@ -26,6 +28,22 @@ std::optional<EventType> EventTypeFromName(std::string_view n) {
   return std::nullopt;
 }
 
+// Lists every member: a new one must be added here (event_test compares a
+// cleared full Event with Event{}).
+void Event::Clear() {
+  for (std::string* s : {&message_id, &event, &name, &user_id, &anonymous_id, &previous_id, &group_id, &properties,
+                         &traits, &context, &integrations, &extra, &source, &raw}) {
+    s->clear();
+  }
+  message_id_assigned = false;
+  type = EventType::kTrack;
+  timestamp_us = 0;
+  original_timestamp_us.reset();
+  sent_at_us.reset();
+  received_at_us = 0;
+  violations.clear();
+}
+
 // Encoding, version kEventRecordVersion:
 //   u8 type | u8 flags | fixed64 timestamp | fixed64 original_timestamp
 //   | fixed64 sent_at | fixed64 received_at | 13 length-prefixed strings
@@ -41,6 +59,44 @@ constexpr uint8_t kFlagQuarantined = 1 << 3;
 constexpr uint8_t kKnownFlags = kFlagMessageIdAssigned | kFlagHasOriginalTimestamp | kFlagHasSentAt | kFlagQuarantined;
 }  // namespace
 
+namespace {
+
+constexpr size_t kEventHeaderBytes = 2 + 4 * 8;  // type, flags, four fixed64 times
+
+size_t VarintBytes(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+size_t LengthPrefixedBytes(std::string_view s) { return VarintBytes(s.size()) + s.size(); }
+
+// The 13 strings every encoding carries, in encoding order.
+template <typename E>
+auto EncodedStrings(E& e) {
+  return std::array{&e.message_id, &e.event,   &e.name,    &e.user_id,      &e.anonymous_id,
+                    &e.previous_id, &e.group_id, &e.properties, &e.traits, &e.context,
+                    &e.integrations, &e.extra,  &e.source};
+}
+
+}  // namespace
+
+size_t EncodedEventSize(const Event& e) {
+  size_t n = kEventHeaderBytes;
+  for (const std::string* s : EncodedStrings(e)) n += LengthPrefixedBytes(*s);
+  if (e.quarantined()) {
+    n += VarintBytes(e.violations.size());
+    for (const Violation& v : e.violations) {
+      n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
+    }
+    n += LengthPrefixedBytes(e.raw);
+  }
+  return n;
+}
+
 void EncodeEvent(const Event& e, std::string* out) {
   uint8_t flags = 0;
   if (e.message_id_assigned) flags |= kFlagMessageIdAssigned;
@@ -53,11 +109,7 @@ void EncodeEvent(const Event& e, std::string* out) {
   PutFixed64(out, static_cast<uint64_t>(e.original_timestamp_us.value_or(0)));
   PutFixed64(out, static_cast<uint64_t>(e.sent_at_us.value_or(0)));
   PutFixed64(out, static_cast<uint64_t>(e.received_at_us));
-  for (const std::string* s : {&e.message_id, &e.event, &e.name, &e.user_id, &e.anonymous_id,
-                               &e.previous_id, &e.group_id, &e.properties, &e.traits, &e.context,
-                               &e.integrations, &e.extra, &e.source}) {
-    PutLengthPrefixed(out, *s);
-  }
+  for (const std::string* s : EncodedStrings(e)) PutLengthPrefixed(out, *s);
   if (e.quarantined()) {
     PutVarint64(out, e.violations.size());
     for (const Violation& v : e.violations) {
@@ -88,9 +140,7 @@ Status DecodeEvent(std::string_view payload, Event* e) {
   e->sent_at_us = (flags & kFlagHasSentAt) ? std::optional<int64_t>(static_cast<int64_t>(sent)) : std::nullopt;
   e->received_at_us = static_cast<int64_t>(recv);
   std::string_view sv;
-  for (std::string* s : {&e->message_id, &e->event, &e->name, &e->user_id, &e->anonymous_id,
-                         &e->previous_id, &e->group_id, &e->properties, &e->traits, &e->context,
-                         &e->integrations, &e->extra, &e->source}) {
+  for (std::string* s : EncodedStrings(*e)) {
     if (!d.GetLengthPrefixed(&sv)) return Status::Corruption("event payload: truncated field");
     s->assign(sv);
   }

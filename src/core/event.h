@@ -78,6 +78,9 @@ struct Event {
   std::string raw;                    // the original JSON, kept when quarantined
 
   bool quarantined() const { return !violations.empty(); }
+  // Back to a default Event, keeping its strings' capacity, so a hot path can
+  // reuse one Event for many without allocating.
+  void Clear();
   bool operator==(const Event&) const = default;
 };
 
@@ -88,6 +91,9 @@ constexpr uint8_t kEventRecordVersion = 1;
 
 // Appends the binary encoding of `e` to `out` (see event.cc for the layout).
 void EncodeEvent(const Event& e, std::string* out);
+// Exactly how many bytes EncodeEvent appends for `e`: reserving them first
+// makes the encoding a run of copies, with no reallocation.
+size_t EncodedEventSize(const Event& e);
 // Decodes one payload written by EncodeEvent. Corruption on malformed input.
 Status DecodeEvent(std::string_view payload, Event* e);
 

@@ -6,7 +6,10 @@
 #include <atomic>
 #include <charconv>
 #include <cstring>
+#include <iterator>
+#include <memory>
 #include <random>
+#include <span>
 
 #include <simdjson.h>
 
@@ -144,9 +147,11 @@ std::string_view JsonTypeName(od::json_type t) {
 // offers "validate this span only"; this is hand-written for that reason.
 // It relies on stage 1 having checked UTF-8, unescaped control characters
 // and string closure for the whole body, and checks everything else RFC 8259
-// asks, plus: escaped surrogates must pair (as simdjson's unescaping
-// requires) and numbers must fit a double (see OverflowsDouble). A test
-// compares it with simdjson's DOM parser on random edits of valid bodies.
+// asks, plus: numbers must fit a double (see OverflowsDouble). Lone
+// surrogate escapes ("\ud800" unpaired) are valid JSON (RFC 8259 §8.2;
+// JSON.stringify writes them when a string cuts an emoji in half), so they
+// pass, unlike in simdjson's unescaping. A test compares this with simdjson's
+// DOM parser on random edits of valid bodies.
 
 // Index of the first '"' or '\\' among the 16 bytes at `p`; 16 when none.
 // REQUIRES: 16 readable bytes at `p`.
@@ -186,12 +191,17 @@ bool ReadUnicodeEscape(const char** p, const char* end, unsigned* code_unit) {
   return true;
 }
 
+bool IsHighSurrogate(unsigned unit) { return unit >= 0xd800 && unit <= 0xdbff; }
+bool IsLowSurrogate(unsigned unit) { return unit >= 0xdc00 && unit <= 0xdfff; }
+
 // *p is at a string's opening quote; on success it is just past the closing
-// one. Stage 1 has rejected unescaped control characters, so only quotes and
-// escapes matter here. Forced inline: strings are most of the bytes, and the
-// call cost ~10% of the whole parse (measured).
+// one, and *lone_surrogate is set if the string escapes a surrogate that is
+// not half of a pair (left alone otherwise). Stage 1 has rejected unescaped
+// control characters, so only quotes and escapes matter here. Forced inline:
+// strings are most of the bytes, and the call cost ~10% of the whole parse
+// (measured).
 // REQUIRES: 16 readable bytes past `end` (the parse buffer's padding).
-[[gnu::always_inline]] inline bool ScanString(const char** p, const char* end) {
+[[gnu::always_inline]] inline bool ScanString(const char** p, const char* end, bool* lone_surrogate) {
   const char* q = *p + 1;
   for (;;) {
     int i;
@@ -213,10 +223,18 @@ bool ReadUnicodeEscape(const char** p, const char* end, unsigned* code_unit) {
       case 'u': {
         unsigned unit;
         if (!ReadUnicodeEscape(&q, end, &unit)) return false;
-        if (unit >= 0xdc00 && unit <= 0xdfff) return false;  // a low surrogate alone
-        if (unit >= 0xd800 && unit <= 0xdbff) {
+        if (IsHighSurrogate(unit)) {
+          // Paired only when a low surrogate escape follows at once; anything
+          // else after it is scanned on its own.
+          const char* next = q;
           unsigned low;
-          if (!ReadUnicodeEscape(&q, end, &low) || low < 0xdc00 || low > 0xdfff) return false;
+          if (ReadUnicodeEscape(&next, end, &low) && IsLowSurrogate(low)) {
+            q = next;
+          } else {
+            *lone_surrogate = true;
+          }
+        } else if (IsLowSurrogate(unit)) {
+          *lone_surrogate = true;
         }
         break;
       }
@@ -312,6 +330,7 @@ bool IsJsonNumber(std::string_view s) {
 error_code ValidateJsonText(std::string_view text, const char** where) {
   const char* p = text.data();
   const char* const end = p + text.size();
+  bool lone_surrogate = false;  // kept as sent: the text stays valid JSON
   // Invariant: bit d of `in_object` says whether nesting level d is an object.
   uint64_t in_object[kMaxNestingDepth / 64] = {};
   int depth = 0;
@@ -322,7 +341,7 @@ value:
   if (p == end) goto incomplete;
   switch (*p) {
     case '"':
-      if (!ScanString(&p, end)) goto bad_string;
+      if (!ScanString(&p, end, &lone_surrogate)) goto bad_string;
       goto after_value;
     case '{':
     case '[': {
@@ -383,7 +402,7 @@ key:
   while (p < end && IsJsonSpace(*p)) ++p;
   if (p == end) goto incomplete;
   if (*p != '"') goto fail;
-  if (!ScanString(&p, end)) goto bad_string;
+  if (!ScanString(&p, end, &lone_surrogate)) goto bad_string;
   while (p < end && IsJsonSpace(*p)) ++p;
   if (p == end || *p != ':') goto fail;
   ++p;
@@ -422,6 +441,31 @@ bad_string:
 fail:
   *where = p;
   return code;
+}
+
+// "malformed JSON at byte N: reason" for a body `len` bytes long at `buf`.
+// simdjson reports some problems far from where they are (an object never
+// closed fails at the root, at byte 0, or at the start of its last element;
+// an unclosed string before any walking, with no position), so the grammar
+// check, which stops at the first error of the body, names it when it finds
+// one. Only failing requests pay for the second pass.
+// REQUIRES: 16 readable bytes past buf + len.
+Status MalformedJson(const char* buf, size_t len, error_code code, const char* where) {
+  const char* first = nullptr;
+  const error_code found = ValidateJsonText(std::string_view(buf, len), &first);
+  if (found != simdjson::SUCCESS) {
+    // simdjson's name for an unclosed string says more than "bad string".
+    if (!(code == simdjson::UNCLOSED_STRING && found == simdjson::STRING_ERROR)) code = found;
+    where = first;
+  }
+  std::string m = "malformed JSON";
+  if (where != nullptr && where >= buf && where <= buf + len) {
+    m += " at byte ";
+    m += std::to_string(where - buf);
+  }
+  m += ": ";
+  m += simdjson::error_message(code);
+  return Status::InvalidArgument(std::move(m));
 }
 
 // The top-level keys an event body gives meaning to; everything else is `extra`.
@@ -503,6 +547,76 @@ void AddTypeViolation(Event* e, std::string_view path, std::string_view expected
   AddViolation(e, path, "envelope.field_type", std::move(m));
 }
 
+// `path` names a string Sluice must unescape that escapes a lone surrogate:
+// a field's value, or (`is_key`) a key bound for `extra`, as written.
+void AddUnicodeViolation(Event* e, std::string_view path, bool is_key = false) {
+  std::string m;
+  if (is_key) {
+    m = "key \"";
+    m += path;
+    m += '"';
+  } else {
+    m = path;
+  }
+  m += " has a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which has no UTF-8 form";
+  AddViolation(e, path, "envelope.unicode", std::move(m));
+}
+
+// The events of one Parse call, in Event objects kept from call to call so
+// that their strings keep their capacity. What stays allocated between calls
+// is bounded: at most kMaxPooledEvents events, each keeping at most
+// kMaxRetainedEventBytes of string capacity (a larger one is freed on reuse).
+class EventPool {
+ public:
+  // Bigger than the batches SDKs send (15 to 100 events), so they reuse all.
+  static constexpr size_t kMaxPooledEvents = 512;
+  // Several times a typical event (~1 KB), well under the 32 KB limit.
+  static constexpr size_t kMaxRetainedEventBytes = 8 * 1024;
+
+  // Starts a parse: every event is free for reuse.
+  void Reset() {
+    used_ = 0;
+    if (slots_.size() > kMaxPooledEvents) {
+      slots_.resize(kMaxPooledEvents);
+      slots_.shrink_to_fit();
+    }
+  }
+
+  // A default-valued Event after those added since Reset. The reference is
+  // valid until the next Add.
+  Event& Add() {
+    if (used_ == slots_.size()) {
+      ++used_;
+      return slots_.emplace_back();
+    }
+    Event& e = slots_[used_++];
+    if (RetainedBytes(e) <= kMaxRetainedEventBytes) {
+      e.Clear();
+    } else {
+      // Not `e = Event()`: moving an empty string in keeps the old buffer.
+      std::destroy_at(&e);
+      std::construct_at(&e);
+    }
+    return e;
+  }
+
+  std::span<Event> events() { return {slots_.data(), used_}; }
+
+ private:
+  static size_t RetainedBytes(const Event& e) {
+    size_t n = 0;
+    for (const std::string* s : {&e.message_id, &e.event, &e.name, &e.user_id, &e.anonymous_id, &e.previous_id,
+                                 &e.group_id, &e.properties, &e.traits, &e.context, &e.integrations, &e.extra,
+                                 &e.source, &e.raw}) {
+      n += s->capacity();
+    }
+    return n;
+  }
+
+  std::vector<Event> slots_;
+  size_t used_ = 0;  // Invariant: used_ <= slots_.size()
+};
+
 // A JSON syntax problem found while walking: the simdjson code and, when
 // known, where in the buffer it is.
 struct JsonFault {
@@ -517,11 +631,17 @@ struct JsonFault {
 struct EventParser::Impl {
   explicit Impl(ParseOptions o) : options(o) {}
 
+  // Parses into `events` and `write_key`, which hold the result on success.
+  Status Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
+               std::string_view source);
+
   ParseOptions options;
   od::parser parser;
   // Reused copy of bodies whose caller could not promise padding.
   std::unique_ptr<char[]> padded;
   size_t padded_capacity = 0;
+  EventPool events;
+  std::string write_key;
 };
 
 namespace {
@@ -533,15 +653,15 @@ class BodyReader {
              BodyKind kind, UnixMicros received_at)
       : options_(options), buf_(buf), len_(len), doc_(doc), kind_(kind), received_at_(received_at) {}
 
-  Status Read(std::vector<Event>* events);
+  Status Read(EventPool* events);
 
   std::string_view write_key() const { return write_key_; }
   std::optional<UnixMicros> batch_sent_at() const { return batch_sent_at_; }
   std::string_view batch_context() const { return batch_context_; }
 
  private:
-  Status ReadSingle(std::vector<Event>* events);
-  Status ReadBatch(std::vector<Event>* events);
+  Status ReadSingle(EventPool* events);
+  Status ReadBatch(EventPool* events);
   // Reads every field of one event object into `e`, consuming the object.
   error_code ReadEvent(od::object& obj, Event* e, bool in_batch);
   // Applies the envelope rules that need the whole event.
@@ -553,10 +673,16 @@ class BodyReader {
   error_code ValidateScalar(od::value& v, od::json_type t);
   // The unescaped text of the string value `v` whose raw token is `token`.
   // Strings without a backslash (nearly all) are read in place, with no copy;
-  // the view lives as long as the body or the parser's string buffer.
-  error_code StringValue(od::value& v, std::string_view token, std::string_view* out);
-  // The unescaped key of `field`, read in place when it has no escapes.
-  error_code KeyOf(od::field& field, std::string_view* key);
+  // the view lives as long as the body or the parser's string buffer. A
+  // string that escapes a lone surrogate has no unescaped form: it is
+  // consumed, *out is empty and *lone_surrogate true (false otherwise).
+  error_code StringValue(od::value& v, std::string_view token, std::string_view* out, bool* lone_surrogate);
+  // The unescaped key of `field`, read in place when it has no escapes; a
+  // lone surrogate as in StringValue, with *key its escaped text.
+  error_code KeyOf(od::field& field, std::string_view* key, bool* lone_surrogate);
+  // Whether the string starting at `open_quote` escapes a lone surrogate.
+  // REQUIRES: a string stage 1 found closed, with an escape in it.
+  bool HasLoneSurrogate(const char* open_quote) const;
   // Reads an id field: string (unescaped) or number (its text); null → absent.
   error_code ReadId(od::value& v, std::string_view path, std::string* dst, Event* e);
   // Reads a string field; null → absent; other types are a violation.
@@ -601,15 +727,7 @@ class BodyReader {
 
 Status BodyReader::FaultStatus(error_code code) const {
   if (code == simdjson::UTF8_ERROR) return Status::InvalidArgument("invalid UTF-8");
-  std::string m = "malformed JSON";
-  const char* where = fault_.code == code ? fault_.where : nullptr;
-  if (where != nullptr && where >= buf_ && where <= buf_ + len_) {
-    m += " at byte ";
-    m += std::to_string(where - buf_);
-  }
-  m += ": ";
-  m += simdjson::error_message(code);
-  return Status::InvalidArgument(std::move(m));
+  return MalformedJson(buf_, len_, code, fault_.code == code ? fault_.where : nullptr);
 }
 
 Status BodyReader::SizeCheck(std::string_view raw, size_t index) const {
@@ -622,7 +740,15 @@ Status BodyReader::SizeCheck(std::string_view raw, size_t index) const {
   return Status::TooLarge(std::move(m));
 }
 
-error_code BodyReader::StringValue(od::value& v, std::string_view token, std::string_view* out) {
+bool BodyReader::HasLoneSurrogate(const char* open_quote) const {
+  bool lone = false;
+  // A bad escape fails the scan; get_string then reports it.
+  return ScanString(&open_quote, buf_ + len_, &lone) && lone;
+}
+
+error_code BodyReader::StringValue(od::value& v, std::string_view token, std::string_view* out,
+                                   bool* lone_surrogate) {
+  *lone_surrogate = false;
   // Stage 1 has already checked UTF-8, unescaped control characters and that
   // the string closes (so the scan stops inside the body, and the 16-byte
   // reads stay inside its padding). Without escapes, the text between the
@@ -641,19 +767,36 @@ error_code BodyReader::StringValue(od::value& v, std::string_view token, std::st
     *out = std::string_view(token.data() + 1, static_cast<size_t>(q - token.data() - 1));
     return simdjson::SUCCESS;
   }
-  // Unescaping is also what rejects bad escapes (\q, lone surrogates).
+  if (HasLoneSurrogate(token.data())) {
+    // simdjson would refuse to unescape it; the JSON itself is fine.
+    od::raw_json_string consumed;
+    error_code err = v.get_raw_json_string().get(consumed);
+    if (err) return Fail(err, token.data());
+    *out = {};
+    *lone_surrogate = true;
+    return simdjson::SUCCESS;
+  }
+  // Unescaping is also what rejects bad escapes (\q, \u12).
   error_code err = v.get_string().get(*out);
   if (err) return Fail(err, token.data());
   return simdjson::SUCCESS;
 }
 
-error_code BodyReader::KeyOf(od::field& field, std::string_view* key) {
+error_code BodyReader::KeyOf(od::field& field, std::string_view* key, bool* lone_surrogate) {
+  *lone_surrogate = false;
   // A key is a closed string (stage 1 checked), so the scan stops in bounds.
-  const char* raw = field.key().raw();
+  const char* raw = field.key().raw();  // just past the opening quote
   const char* p = raw;
   while (*p != '"' && *p != '\\') ++p;
   if (*p == '"') {
     *key = std::string_view(raw, static_cast<size_t>(p - raw));
+    return simdjson::SUCCESS;
+  }
+  const char* after = raw - 1;  // the opening quote
+  bool lone = false;
+  if (ScanString(&after, buf_ + len_, &lone) && lone) {
+    *key = std::string_view(raw, static_cast<size_t>(after - 1 - raw));  // as written, escapes and all
+    *lone_surrogate = true;
     return simdjson::SUCCESS;
   }
   error_code err = field.unescaped_key().get(*key);
@@ -666,7 +809,8 @@ error_code BodyReader::ValidateScalar(od::value& v, od::json_type t) {
   switch (t) {
     case od::json_type::string: {
       std::string_view ignored;
-      return StringValue(v, token, &ignored);
+      bool lone_surrogate;  // fine: the value is kept as its JSON text
+      return StringValue(v, token, &ignored, &lone_surrogate);
     }
     case od::json_type::number:
       if (!IsJsonNumber(TrimRight(token))) return Fail(simdjson::NUMBER_ERROR, token.data());
@@ -719,8 +863,13 @@ error_code BodyReader::ReadId(od::value& v, std::string_view path, std::string* 
   if (err) return Fail(err, token.data());
   if (t == od::json_type::string) {
     std::string_view s;
-    if ((err = StringValue(v, token, &s))) return err;
-    dst->assign(s);
+    bool lone_surrogate;
+    if ((err = StringValue(v, token, &s, &lone_surrogate))) return err;
+    if (lone_surrogate) {
+      AddUnicodeViolation(e, path);
+    } else {
+      dst->assign(s);
+    }
     return simdjson::SUCCESS;
   }
   if (t == od::json_type::number) {
@@ -742,8 +891,13 @@ error_code BodyReader::ReadString(od::value& v, std::string_view path, std::stri
   if (err) return Fail(err, token.data());
   if (t == od::json_type::string) {
     std::string_view s;
-    if ((err = StringValue(v, token, &s))) return err;
-    dst->assign(s);
+    bool lone_surrogate;
+    if ((err = StringValue(v, token, &s, &lone_surrogate))) return err;
+    if (lone_surrogate) {
+      AddUnicodeViolation(e, path);
+    } else {
+      dst->assign(s);
+    }
     return simdjson::SUCCESS;
   }
   std::string_view ignored;
@@ -760,7 +914,12 @@ error_code BodyReader::ReadTime(od::value& v, std::string_view path, std::option
   if (err) return Fail(err, token.data());
   if (t == od::json_type::string) {
     std::string_view s;
-    if ((err = StringValue(v, token, &s))) return err;
+    bool lone_surrogate;
+    if ((err = StringValue(v, token, &s, &lone_surrogate))) return err;
+    if (lone_surrogate) {
+      AddUnicodeViolation(e, path);
+      return simdjson::SUCCESS;
+    }
     Result<UnixMicros> parsed = ParseIso8601(s);
     if (parsed.ok()) {
       *dst = *parsed;
@@ -812,8 +971,17 @@ error_code BodyReader::ReadEvent(od::object& obj, Event* e, bool in_batch) {
     if ((err = field_result.error())) return Fail(err, Location());
     od::field field = field_result.value_unsafe();
     std::string_view key;
-    if ((err = KeyOf(field, &key))) return err;
+    bool key_lone_surrogate;
+    if ((err = KeyOf(field, &key, &key_lone_surrogate))) return err;
     od::value v = field.value();
+    if (key_lone_surrogate) {
+      // No known key has escapes; this one would go to `extra`, re-escaped
+      // from its unescaped form, which it lacks. Named as written.
+      std::string_view ignored;
+      if ((err = RawValue(v, &ignored))) return err;
+      AddUnicodeViolation(e, key, /*is_key=*/true);
+      continue;
+    }
     switch (ClassifyKey(key)) {
       case Key::kMessageId: err = ReadString(v, "messageId", &e->message_id, e); break;
       case Key::kEvent: err = ReadString(v, "event", &e->event, e); break;
@@ -844,8 +1012,13 @@ error_code BodyReader::ReadEvent(od::object& obj, Event* e, bool in_batch) {
         if ((err = v.type().get(t))) return Fail(err, v.raw_json_token().data());
         if (t == od::json_type::string && !in_batch) {
           std::string_view s;
-          if ((err = StringValue(v, v.raw_json_token(), &s))) return err;
-          write_key_ = s;
+          bool lone_surrogate;
+          if ((err = StringValue(v, v.raw_json_token(), &s, &lone_surrogate))) return err;
+          if (lone_surrogate) {
+            AddUnicodeViolation(e, "writeKey");
+          } else {
+            write_key_ = s;
+          }
         } else {
           std::string_view ignored;
           err = RawValue(v, &ignored);
@@ -861,8 +1034,12 @@ error_code BodyReader::ReadEvent(od::object& obj, Event* e, bool in_batch) {
         if ((err = v.type().get(t))) return Fail(err, token.data());
         if (t == od::json_type::string) {
           std::string_view s;
-          if ((err = StringValue(v, token, &s))) return err;
-          if (type_from_body) {
+          bool lone_surrogate;
+          if ((err = StringValue(v, token, &s, &lone_surrogate))) return err;
+          if (type_from_body && lone_surrogate) {
+            has_type = true;
+            AddUnicodeViolation(e, "type");
+          } else if (type_from_body) {
             has_type = true;
             std::optional<EventType> type = EventTypeFromName(s);
             type_ok = type.has_value();
@@ -936,7 +1113,7 @@ void BodyReader::CheckEnvelope(Event* e, bool has_type, bool type_ok) {
   }
 }
 
-Status BodyReader::Read(std::vector<Event>* events) {
+Status BodyReader::Read(EventPool* events) {
   od::json_type t;
   error_code err = doc_->type().get(t);
   if (err) return FaultStatus(Fail(err, Location()));
@@ -954,11 +1131,11 @@ Status BodyReader::Read(std::vector<Event>* events) {
   return deferred_;
 }
 
-Status BodyReader::ReadSingle(std::vector<Event>* events) {
+Status BodyReader::ReadSingle(EventPool* events) {
   od::object obj;
   error_code err = doc_->get_object().get(obj);
   if (err) return FaultStatus(Fail(err, Location()));
-  Event& e = events->emplace_back();
+  Event& e = events->Add();
   e.received_at_us = received_at_;
   if ((err = ReadEvent(obj, &e, /*in_batch=*/false))) return FaultStatus(err);
   // The root object is the whole body, less surrounding whitespace.
@@ -968,7 +1145,7 @@ Status BodyReader::ReadSingle(std::vector<Event>* events) {
   return Status::Ok();
 }
 
-Status BodyReader::ReadBatch(std::vector<Event>* events) {
+Status BodyReader::ReadBatch(EventPool* events) {
   od::object root;
   error_code err = doc_->get_object().get(root);
   if (err) return FaultStatus(Fail(err, Location()));
@@ -977,7 +1154,8 @@ Status BodyReader::ReadBatch(std::vector<Event>* events) {
     if ((err = field_result.error())) return FaultStatus(Fail(err, Location()));
     od::field field = field_result.value_unsafe();
     std::string_view key;
-    if ((err = KeyOf(field, &key))) return FaultStatus(err);
+    bool key_lone_surrogate;  // then `key` is as written and matches none below: ignored
+    if ((err = KeyOf(field, &key, &key_lone_surrogate))) return FaultStatus(err);
     od::value v = field.value();
     od::json_type t;
     if ((err = v.type().get(t))) return FaultStatus(Fail(err, v.raw_json_token().data()));
@@ -996,7 +1174,7 @@ Status BodyReader::ReadBatch(std::vector<Event>* events) {
         const char* start = element.raw_json_token().data();
         od::json_type et;
         if ((err = element.type().get(et))) return FaultStatus(Fail(err, start));
-        Event& e = events->emplace_back();
+        Event& e = events->Add();
         e.received_at_us = received_at_;
         std::string_view raw;
         if (et == od::json_type::object) {
@@ -1022,9 +1200,11 @@ Status BodyReader::ReadBatch(std::vector<Event>* events) {
     } else if (key == "sentAt") {
       if (t == od::json_type::string) {
         std::string_view s;
-        if ((err = StringValue(v, v.raw_json_token(), &s))) return FaultStatus(err);
-        Result<UnixMicros> parsed = ParseIso8601(s);
-        if (parsed.ok()) {
+        bool lone_surrogate;
+        if ((err = StringValue(v, v.raw_json_token(), &s, &lone_surrogate))) return FaultStatus(err);
+        if (lone_surrogate) {
+          Defer(Status::InvalidArgument("sentAt: has a lone UTF-16 surrogate escape"));
+        } else if (Result<UnixMicros> parsed = ParseIso8601(s); parsed.ok()) {
           batch_sent_at_ = *parsed;
         } else {
           Defer(Status::InvalidArgument("sentAt: " + parsed.status().message()));
@@ -1039,8 +1219,10 @@ Status BodyReader::ReadBatch(std::vector<Event>* events) {
     } else if (key == "writeKey") {
       if (t == od::json_type::string) {
         std::string_view s;
-        if ((err = StringValue(v, v.raw_json_token(), &s))) return FaultStatus(err);
+        bool lone_surrogate;
+        if ((err = StringValue(v, v.raw_json_token(), &s, &lone_surrogate))) return FaultStatus(err);
         write_key_ = s;
+        if (lone_surrogate) Defer(Status::InvalidArgument("writeKey: has a lone UTF-16 surrogate escape"));
       } else {
         std::string_view ignored;
         if ((err = RawValue(v, &ignored))) return FaultStatus(err);
@@ -1111,72 +1293,79 @@ std::string NewMessageId() {
 EventParser::EventParser(ParseOptions options) : impl_(std::make_unique<Impl>(options)) {}
 EventParser::~EventParser() = default;
 
-Status EventParser::Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
-                          std::string_view source, ParsedBody* out) {
-  Impl& impl = *impl_;
+Status EventParser::Impl::Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
+                                std::string_view source) {
   const char* buf = body.data();
   if (buf == nullptr || capacity < body.size() + kPadding) {
     const size_t need = body.size() + kPadding;
-    if (impl.padded_capacity < need) {
-      const size_t grown = std::max(need, impl.padded_capacity * 2);
-      impl.padded.reset(new char[grown]);
-      impl.padded_capacity = grown;
+    if (padded_capacity < need) {
+      const size_t grown = std::max(need, padded_capacity * 2);
+      padded.reset(new char[grown]);
+      padded_capacity = grown;
     }
-    if (!body.empty()) std::memcpy(impl.padded.get(), body.data(), body.size());
+    if (!body.empty()) std::memcpy(padded.get(), body.data(), body.size());
     // Padding content is never interpreted; clearing it keeps reads defined.
-    std::memset(impl.padded.get() + body.size(), ' ', kPadding);
-    buf = impl.padded.get();
-    capacity = impl.padded_capacity;
+    std::memset(padded.get() + body.size(), ' ', kPadding);
+    buf = padded.get();
+    capacity = padded_capacity;
   }
 
   // Grow the parser geometrically: iterate() alone would reallocate for every
   // body a little larger than the last.
-  if (body.size() > impl.parser.capacity()) {
-    const size_t doubled = std::max(impl.parser.capacity() * 2, kInitialParserCapacityBytes);
-    const size_t grown = std::max(body.size(), std::min(doubled, impl.parser.max_capacity()));
-    if (impl.parser.allocate(grown, impl.parser.max_depth()) != simdjson::SUCCESS) {
+  if (body.size() > parser.capacity()) {
+    const size_t doubled = std::max(parser.capacity() * 2, kInitialParserCapacityBytes);
+    const size_t grown = std::max(body.size(), std::min(doubled, parser.max_capacity()));
+    if (parser.allocate(grown, parser.max_depth()) != simdjson::SUCCESS) {
       return Status::ResourceExhausted("cannot allocate a JSON parser for " + std::to_string(body.size()) +
                                        " bytes");
     }
   }
 
-  const size_t first_new = out->events.size();
+  events.Reset();
   od::document doc;
-  error_code err = impl.parser.iterate(buf, body.size(), capacity).get(doc);
-  Status status;
-  BodyReader reader(impl.options, buf, body.size(), &doc, kind, received_at);
+  error_code err = parser.iterate(buf, body.size(), capacity).get(doc);
+  BodyReader reader(options, buf, body.size(), &doc, kind, received_at);
   if (err) {
-    if (err == simdjson::UTF8_ERROR) {
-      status = Status::InvalidArgument("invalid UTF-8");
-    } else if (err == simdjson::EMPTY) {
-      status = Status::InvalidArgument("body is empty");
-    } else {
-      status = Status::InvalidArgument("malformed JSON: " + std::string(simdjson::error_message(err)));
-    }
-  } else {
-    status = reader.Read(&out->events);
+    if (err == simdjson::UTF8_ERROR) return Status::InvalidArgument("invalid UTF-8");
+    if (err == simdjson::EMPTY) return Status::InvalidArgument("body is empty");
+    return MalformedJson(buf, body.size(), err, nullptr);
   }
-  if (status.ok() && IsSingleCall(kind) && out->events.size() > first_new &&
-      out->events.back().quarantined()) {
+  SLUICE_RETURN_IF_ERROR(reader.Read(&events));
+  const std::span<Event> parsed = events.events();
+  if (IsSingleCall(kind) && !parsed.empty() && parsed.back().quarantined()) {
     // A single call has no quarantine: the client hears what to fix.
     std::string m;
-    for (const Violation& v : out->events.back().violations) {
+    for (const Violation& v : parsed.back().violations) {
       if (!m.empty()) m += "; ";
       m += v.message;
     }
-    status = Status::InvalidArgument(std::move(m));
-  }
-  if (!status.ok()) {
-    out->events.resize(first_new);  // a failed request produces no events
-    return status;
+    return Status::InvalidArgument(std::move(m));
   }
 
-  const std::string_view write_key = reader.write_key();
-  const std::string_view event_source = source.empty() ? write_key : source;
-  for (size_t i = first_new; i < out->events.size(); ++i) {
-    FinishEvent(&out->events[i], reader.batch_sent_at(), reader.batch_context(), event_source);
-  }
-  out->write_key.assign(write_key);
+  // Copied: the reader's view may point into the caller's body.
+  write_key.assign(reader.write_key());
+  const std::string_view event_source = source.empty() ? std::string_view(write_key) : source;
+  for (Event& e : parsed) FinishEvent(&e, reader.batch_sent_at(), reader.batch_context(), event_source);
+  return Status::Ok();
+}
+
+Status EventParser::Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
+                          std::string_view source, ParsedBodyView* out) {
+  *out = {};
+  SLUICE_RETURN_IF_ERROR(impl_->Parse(body, capacity, kind, received_at, source));
+  out->events = impl_->events.events();
+  out->write_key = impl_->write_key;
+  return Status::Ok();
+}
+
+Status EventParser::Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
+                          std::string_view source, ParsedBody* out) {
+  SLUICE_RETURN_IF_ERROR(impl_->Parse(body, capacity, kind, received_at, source));
+  // Moved out: this form gives up the reuse the view form keeps.
+  const std::span<Event> parsed = impl_->events.events();
+  out->events.insert(out->events.end(), std::make_move_iterator(parsed.begin()),
+                     std::make_move_iterator(parsed.end()));
+  out->write_key = impl_->write_key;
   return Status::Ok();
 }
 

@@ -24,14 +24,21 @@
 // Envelope rules: a known `type`; userId or anonymousId (string or number);
 // track needs `event`; alias needs `previousId`; group needs `groupId`;
 // timestamp / originalTimestamp / sentAt parse as ISO-8601; properties,
-// traits, context, integrations are objects when present.
+// traits, context, integrations are objects when present; the strings Sluice
+// unescapes (messageId, event, name, the ids, type, the times, writeKey and
+// the keys that go to `extra`) hold no lone UTF-16 surrogate escape such as
+// "\ud800" ("envelope.unicode"): valid JSON, but with no UTF-8 form. Inside
+// the JSON kept as text (properties, traits, context, integrations, values in
+// `extra`) such escapes are fine and kept byte for byte. (A batch's own
+// sentAt / writeKey with one is a request error, as for any wrong shape.)
 //
 // Threading: an EventParser is not safe for concurrent use (it reuses its
-// simdjson buffers); keep one per thread.
+// simdjson buffers and its events); keep one per thread.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +71,14 @@ struct ParsedBody {
   std::string write_key;  // `writeKey` from the body, empty when absent
 };
 
+// A body parsed into the parser's own storage (see the second Parse). Both
+// views stay valid until the next Parse call on the same EventParser, or its
+// destruction.
+struct ParsedBodyView {
+  std::span<const Event> events;
+  std::string_view write_key;  // `writeKey` from the body, empty when absent
+};
+
 class EventParser {
  public:
   explicit EventParser(ParseOptions options = {});
@@ -81,6 +96,14 @@ class EventParser {
   // skew-corrected timestamp. Appends to out->events; sets out->write_key.
   Status Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
                std::string_view source, ParsedBody* out);
+
+  // The same parse, for hot paths: the events land in Event objects the
+  // parser keeps and reuses from call to call, keeping their strings'
+  // capacity, so parsing a body like the last ones allocates nothing per
+  // event. On success *out views them (until the next Parse on this parser);
+  // on failure *out is empty. Errors as above.
+  Status Parse(std::string_view body, size_t capacity, BodyKind kind, UnixMicros received_at,
+               std::string_view source, ParsedBodyView* out);
 
   static constexpr size_t kPadding = 64;  // == simdjson::SIMDJSON_PADDING
 

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <algorithm>
+
 #include <boost/beast/core/detail/base64.hpp>
 
 namespace sluice::ingest {
@@ -40,7 +42,7 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
     return Status::TooLarge("request body of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
                             std::to_string(options_.max_request_bytes));
   }
-  ParsedBody parsed;
+  ParsedBodyView parsed;
   Status st = parser.Parse(body, capacity, kind, received_at, auth_key, &parsed);
   if (!st.ok()) {
     (st.code() == StatusCode::kTooLarge ? rejected_too_large_ : rejected_malformed_)->Inc();
@@ -51,13 +53,19 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
     return Status::Unauthenticated(parsed.write_key.empty() ? "a write key is required (HTTP Basic user name or writeKey)"
                                                             : "unknown write key");
   }
-  out->bytes = body.size();
-  out->outcomes.reserve(parsed.events.size());
-  std::string scratch;
+  out->bytes += body.size();
+  // One growth for the whole request: the exact framed size of its records.
+  size_t record_bytes = 0;
+  for (const Event& e : parsed.events) record_bytes += log::kRecordHeaderBytes + EncodedEventSize(e);
+  out->records.Reserve(record_bytes);
+  // Geometric: the importer prepares many lines into one batch, and an exact
+  // reserve per call would copy the outcomes every time.
+  if (const size_t need = out->outcomes.size() + parsed.events.size(); need > out->outcomes.capacity()) {
+    out->outcomes.reserve(std::max(need, 2 * out->outcomes.capacity()));
+  }
   for (const Event& e : parsed.events) {
-    scratch.clear();
-    EncodeEvent(e, &scratch);
-    out->records.Add(kEventRecordType, kEventRecordVersion, scratch);
+    out->records.AddEncoded(kEventRecordType, kEventRecordVersion,
+                            [&e](std::string* payload) { EncodeEvent(e, payload); });
     if (e.quarantined()) {
       ++out->quarantined;
       out->outcomes.push_back({false, e.violations.front().rule});

@@ -36,13 +36,13 @@ struct Outcome {
   std::string reason;  // quarantined: the first violation's rule (all are stored)
 };
 
-// A request turned into log records, ready to append.
+// One or more requests turned into log records, ready to append.
 struct PreparedBatch {
   log::RecordBatch records;
   std::vector<Outcome> outcomes;
   size_t accepted = 0;
   size_t quarantined = 0;
-  size_t bytes = 0;  // request body bytes, as received
+  size_t bytes = 0;  // request body bytes, as received, summed over the requests
 };
 
 class IngestPath {
@@ -52,10 +52,15 @@ class IngestPath {
   const IngestOptions& options() const { return options_; }
 
   // Parses `body` (see EventParser::Parse for `capacity`) and encodes its
-  // events. `auth_key` is the write key from the Authorization header (empty
-  // when none). Errors: Unauthenticated (no key, or not a configured one),
-  // InvalidArgument (malformed body or, for single calls, envelope), TooLarge.
-  // Each error is counted by kind.
+  // events, adding their records, outcomes and counts to *out (so one batch
+  // can gather many requests, as the importer does). `auth_key` is the write
+  // key from the Authorization header (empty when none). Errors:
+  // Unauthenticated (no key, or not a configured one), InvalidArgument
+  // (malformed body or, for single calls, envelope), TooLarge; *out is then
+  // unchanged. Each error is counted by kind. Allocation: the parser's events
+  // are reused and each event is encoded in place into out->records, which
+  // grows once per call, so a steady stream of similar requests allocates
+  // only for *out's own buffers.
   Status Prepare(EventParser& parser, std::string_view body, size_t capacity, BodyKind kind,
                  std::string_view auth_key, UnixMicros received_at, PreparedBatch* out);
 

@@ -55,6 +55,27 @@ void RecordBatch::Add(uint8_t type, uint8_t version, std::string_view payload) {
   ++count_;
 }
 
+void RecordBatch::FinishRecord(size_t start, uint8_t type, uint8_t version) {
+  // Invariant: the payload writer only appended after the header placeholder.
+  assert(data_.size() >= start + kRecordHeaderBytes);
+  const size_t payload_bytes = data_.size() - start - kRecordHeaderBytes;
+  assert(payload_bytes <= kMaxRecordPayloadBytes);
+  if (payload_bytes > kMaxRecordPayloadBytes) {
+    data_.resize(start);
+    oversized_ = true;  // AppendAsync refuses the whole batch
+    return;
+  }
+  char* header = data_.data() + start;
+  EncodeFixed32(header + kLengthOffset, static_cast<uint32_t>(payload_bytes));
+  header[kTypeOffset] = static_cast<char>(type);
+  header[kVersionOffset] = static_cast<char>(version);
+  // Type, version and payload are contiguous: one pass covers what the CRC guards.
+  static_assert(kVersionOffset == kTypeOffset + kTypeBytes && kRecordHeaderBytes == kVersionOffset + kVersionBytes);
+  const uint32_t crc = crc32c::Value(header + kTypeOffset, kTypeBytes + kVersionBytes + payload_bytes);
+  EncodeFixed32(header + kCrcOffset, crc32c::Mask(crc));
+  ++count_;
+}
+
 namespace {
 
 std::string ConsumersDir(const std::string& dir) { return dir + "/" + kConsumersDirName; }

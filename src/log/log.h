@@ -37,6 +37,7 @@
 // outlive its Log.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,13 +70,33 @@ struct LogOptions {
 
 // Records to append as one unit. Encoding (header + CRC) happens in Add, on
 // the caller's thread, so the writer thread only writes bytes. Add copies the
-// payload once; appending moves the batch, and the writer writes from it.
+// payload once; AddEncoded writes it in place; appending moves the batch, and
+// the writer writes from it.
 class RecordBatch {
  public:
   // REQUIRES: payload.size() <= kMaxRecordPayloadBytes. (Debug builds
   // assert; release builds drop the record and mark the batch oversized,
   // which makes the append fail with TooLarge.)
   void Add(uint8_t type, uint8_t version, std::string_view payload);
+
+  // Adds one record whose payload `write_payload(std::string* out)` appends
+  // to *out: encoded straight into the batch, without the copy Add makes of
+  // a payload built elsewhere. The callback may only append to *out (it gets
+  // the batch's buffer, with this record's header reserved at its end). Same
+  // size limit and failure as Add.
+  template <typename WritePayload>
+    requires std::invocable<WritePayload&, std::string*>
+  void AddEncoded(uint8_t type, uint8_t version, WritePayload&& write_payload) {
+    const size_t start = data_.size();
+    data_.append(kRecordHeaderBytes, '\0');  // patched by FinishRecord
+    write_payload(&data_);
+    FinishRecord(start, type, version);
+  }
+
+  // Makes room for `more_bytes` more bytes of framed records (payloads plus
+  // kRecordHeaderBytes each), so a batch of known size grows once.
+  void Reserve(size_t more_bytes) { data_.reserve(data_.size() + more_bytes); }
+
   size_t count() const { return count_; }
   size_t bytes() const { return data_.size(); }
   bool empty() const { return count_ == 0; }
@@ -83,6 +104,9 @@ class RecordBatch {
   const std::string& data() const { return data_; }  // framed records, as written to disk
 
  private:
+  // Frames the payload written after the header placeholder at `start`.
+  void FinishRecord(size_t start, uint8_t type, uint8_t version);
+
   std::string data_;
   size_t count_ = 0;
   bool oversized_ = false;

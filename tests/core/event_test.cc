@@ -120,6 +120,55 @@ TEST(EncodeEvent, AppendsToExistingBuffer) {
   EXPECT_EQ(out, FullEvent(EventType::kTrack));
 }
 
+TEST(EncodeEvent, LayoutIsAsDocumented) {
+  // Spelled out from the layout comment in event.cc: what the log holds.
+  Event e;
+  e.type = EventType::kGroup;
+  e.message_id = "m";
+  e.message_id_assigned = true;
+  e.group_id = "g";
+  e.timestamp_us = 1;
+  e.sent_at_us = 2;
+  e.received_at_us = 3;
+  e.source = "WK";
+  std::string want;
+  want.push_back(5);                  // type
+  want.push_back(1 << 0 | 1 << 2);    // assigned id, has sentAt
+  PutFixed64(&want, 1);
+  PutFixed64(&want, 0);               // no originalTimestamp
+  PutFixed64(&want, 2);
+  PutFixed64(&want, 3);
+  for (std::string_view s : {"m", "", "", "", "", "", "g", "", "", "", "", "", "WK"}) PutLengthPrefixed(&want, s);
+  std::string got;
+  EncodeEvent(e, &got);
+  EXPECT_EQ(got, want);
+}
+
+TEST(EncodedEventSize, IsExactlyWhatEncodeEventAppends) {
+  Event long_strings = FullEvent(EventType::kTrack);
+  long_strings.properties = std::string(100000, 'x');  // 3-byte varint length
+  long_strings.context = std::string(128, 'c');        // 2-byte varint length
+  Event many_violations = Quarantined();
+  many_violations.violations.resize(200, many_violations.violations[0]);
+  many_violations.raw = std::string(300, 'r');
+  for (const Event& e : {Event{}, FullEvent(EventType::kAlias), Quarantined(), long_strings, many_violations}) {
+    std::string buf = "xyz";
+    EncodeEvent(e, &buf);
+    EXPECT_EQ(buf.size(), 3 + EncodedEventSize(e));
+  }
+}
+
+TEST(Event, ClearResetsEveryFieldAndKeepsCapacity) {
+  Event e = Quarantined();
+  e.properties = std::string(1000, 'p');
+  const size_t capacity = e.properties.capacity();
+  e.Clear();
+  EXPECT_EQ(e, Event{});
+  EXPECT_EQ(e.properties.capacity(), capacity);
+  EXPECT_FALSE(e.original_timestamp_us.has_value());
+  EXPECT_FALSE(e.quarantined());
+}
+
 TEST(DecodeEvent, DecodingOverwritesPreviousContents) {
   Event target = Quarantined();
   std::string buf;

@@ -49,6 +49,69 @@ TEST(RecordBatch, FramesRecordsAsTheFormatSays) {
   EXPECT_NE(DecodeFixed32(p + kRecordHeaderBytes + 3 + kCrcOffset), 0u);
 }
 
+TEST(RecordBatch, AddEncodedFramesExactlyAsAdd) {
+  RecordBatch added, encoded;
+  encoded.Reserve(1 << 16);
+  for (uint64_t i = 0; i < 200; ++i) {
+    const std::string payload = PayloadFor(i, i % 3 == 0 ? 0 : i * 13);
+    const uint8_t type = static_cast<uint8_t>(i % 5);
+    added.Add(type, 2, payload);
+    encoded.AddEncoded(type, 2, [&](std::string* out) {
+      // Written in pieces, as an encoder appends its fields.
+      out->append(payload, 0, payload.size() / 2);
+      out->append(payload, payload.size() / 2);
+    });
+  }
+  encoded.AddEncoded(9, 9, [](std::string*) {});  // an empty payload
+  added.Add(9, 9, "");
+  EXPECT_EQ(encoded.count(), added.count());
+  EXPECT_EQ(encoded.bytes(), added.bytes());
+  EXPECT_EQ(encoded.data(), added.data());
+  EXPECT_FALSE(encoded.oversized());
+}
+
+TEST(RecordBatch, ReserveChangesNothingVisible) {
+  RecordBatch b, plain;
+  b.Reserve(1000);
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.bytes(), 0u);
+  b.Add(1, 1, "abc");
+  b.Reserve(10);
+  b.Add(2, 1, "de");
+  plain.Add(1, 1, "abc");
+  plain.Add(2, 1, "de");
+  EXPECT_EQ(b.data(), plain.data());
+  EXPECT_EQ(b.count(), 2u);
+}
+
+#ifdef NDEBUG  // debug builds assert instead
+TEST(RecordBatch, OversizedEncodedRecordIsDroppedAndMarksTheBatch) {
+  RecordBatch b;
+  b.Add(1, 1, "kept");
+  const std::string before = b.data();
+  b.AddEncoded(1, 1, [](std::string* out) { out->append(kMaxRecordPayloadBytes + 1, 'x'); });
+  EXPECT_TRUE(b.oversized());
+  EXPECT_EQ(b.count(), 1u);
+  EXPECT_EQ(b.data(), before);
+  b.AddEncoded(1, 1, [](std::string* out) { out->append(kMaxRecordPayloadBytes, 'x'); });  // at the limit: fine
+  EXPECT_EQ(b.count(), 2u);
+}
+#endif
+
+TEST(Log, AppendsAndReadsBackEncodedRecords) {
+  TempDir dir;
+  auto log = OpenOrDie(TestOptions(dir.path()));
+  RecordBatch b;
+  for (uint64_t i = 0; i < 50; ++i) {
+    b.AddEncoded(1, 1, [i](std::string* out) { out->append(PayloadFor(i, i * 7)); });
+  }
+  ASSERT_TRUE(log->Append(std::move(b)).ok());
+  auto back = ReadAll(*log);
+  ASSERT_TRUE(back.status.ok()) << back.status.ToString();
+  ASSERT_EQ(back.payloads.size(), 50u);
+  for (uint64_t i = 0; i < 50; ++i) EXPECT_EQ(back.payloads[i], PayloadFor(i, i * 7));
+}
+
 TEST(Log, AppendsAndReadsBackWithDenseOffsets) {
   TempDir dir;
   auto log = OpenOrDie(TestOptions(dir.path()));
