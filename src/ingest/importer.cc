@@ -25,79 +25,104 @@ constexpr int kMaxAppendsInFlight = 4;     // parse further blocks while earlier
 constexpr unsigned kMaxParseThreads = 8;
 constexpr size_t kBatchSlackBytes = 64 * 1024;  // a batch closes after the line that crosses batch_bytes
 
-// Whole lines of the input, with simdjson padding behind them.
+// Whole lines of the input, with simdjson padding behind them. The buffer
+// is allocated uninitialised: zero-filling 8 MiB per block cost more than
+// finding its lines.
 struct Block {
-  std::string data;
-  uint64_t first_line = 0;  // number of the block's first line (1-based)
-  uint64_t seq = 0;         // position in the input; blocks are appended in this order
+  std::unique_ptr<char[]> data;
+  size_t size = 0;      // bytes of whole lines
+  size_t capacity = 0;  // readable bytes from data.get() (size + padding at least)
+  uint64_t seq = 0;     // position in the input; blocks are appended in this order
+  std::string_view text() const { return {data.get(), size}; }
 };
 
-// Cuts `fd` into blocks of whole lines (~kBlockBytes each); a last line
-// without its newline is completed.
+// Cuts `fd` into blocks of whole lines (about kReadChunkBytes each); a last
+// line without its newline is completed.
 class BlockReader {
  public:
   explicit BlockReader(int fd) : fd_(fd) {}
 
-  // Fills *b; *eof when the input is exhausted (then *b is empty).
+  // Fills *b; *eof when the input is exhausted.
   Status Next(Block* b, bool* eof, uint64_t* bytes_read) {
     *eof = false;
-    while (true) {
-      const char* nl = pending_.empty() ? nullptr
-                                        : static_cast<const char*>(memrchr(pending_.data(), '\n', pending_.size()));
-      if ((nl && pending_.size() >= kBlockBytes) || (done_ && !pending_.empty())) {
-        if (done_ && pending_.back() != '\n') pending_.push_back('\n');
-        if (!nl || done_) nl = pending_.data() + pending_.size() - 1;
-        size_t cut = static_cast<size_t>(nl - pending_.data()) + 1;
-        b->data.reserve(cut + EventParser::kPadding);
-        b->data.assign(pending_.data(), cut);
-        pending_.erase(0, cut);
-        b->first_line = next_line_;
-        b->seq = next_seq_++;
-        next_line_ += static_cast<uint64_t>(std::count(b->data.begin(), b->data.end(), '\n'));
-        return Status::Ok();
+    if (done_ && carry_.empty()) {
+      *eof = true;
+      return Status::Ok();
+    }
+    size_t capacity = carry_.size() + kReadChunkBytes + EventParser::kPadding;
+    std::unique_ptr<char[]> buf(new char[capacity]);
+    std::memcpy(buf.get(), carry_.data(), carry_.size());
+    size_t size = carry_.size();
+    carry_.clear();
+    const char* last_nl = nullptr;
+    while (!done_) {
+      if (capacity - EventParser::kPadding - size == 0) {  // a line longer than a chunk: grow
+        size_t bigger = capacity * 2;
+        std::unique_ptr<char[]> grown(new char[bigger]);
+        std::memcpy(grown.get(), buf.get(), size);
+        buf = std::move(grown);
+        capacity = bigger;
       }
-      if (done_) {
-        *eof = true;
-        b->data.clear();
-        return Status::Ok();
-      }
-      size_t have = pending_.size();
-      pending_.resize(have + kReadChunkBytes);
       ssize_t n;
       do {
-        n = ::read(fd_, pending_.data() + have, kReadChunkBytes);
+        n = ::read(fd_, buf.get() + size, capacity - EventParser::kPadding - size);
       } while (n < 0 && errno == EINTR);
       if (n < 0) return Status::FromErrno("read input", errno);
-      pending_.resize(have + static_cast<size_t>(n));
+      if (n == 0) {
+        done_ = true;
+        break;
+      }
       *bytes_read += static_cast<uint64_t>(n);
-      if (n == 0) done_ = true;
+      size_t before = size;
+      size += static_cast<size_t>(n);
+      last_nl = static_cast<const char*>(memrchr(buf.get() + before, '\n', size - before));
+      if (last_nl && size + kMinReadBytes > capacity - EventParser::kPadding) break;
     }
+    if (!last_nl && size > 0) last_nl = static_cast<const char*>(memrchr(buf.get(), '\n', size));
+    size_t cut = last_nl ? static_cast<size_t>(last_nl - buf.get()) + 1 : 0;
+    if (done_) {
+      cut = size;  // everything left, its last line completed below
+    } else {
+      carry_.assign(buf.get() + cut, size - cut);
+    }
+    if (done_ && cut > 0 && buf[cut - 1] != '\n') buf[cut++] = '\n';  // the padding has room
+    if (cut == 0) {  // only at the end: the loop leaves early only once it holds a newline
+      *eof = true;
+      return Status::Ok();
+    }
+    b->data = std::move(buf);
+    b->size = cut;
+    b->capacity = capacity;
+    b->seq = next_seq_++;
+    return Status::Ok();
   }
 
  private:
+  static constexpr size_t kMinReadBytes = 64 * 1024;  // read again while this much room is left
   int fd_;
-  std::string pending_;
+  std::string carry_;  // the unfinished last line of the previous block
   bool done_ = false;
-  uint64_t next_line_ = 1;
   uint64_t next_seq_ = 0;
 };
 
-// Calls on_line(line, line_number, capacity) for each non-blank line of `b`;
-// `capacity` is how many bytes from line.data() may be read (simdjson reads ahead).
+// Calls on_line(line, line_number, capacity) for each non-blank line of `b`,
+// numbering lines from 1 within the block; `capacity` is how many bytes from
+// line.data() may be read (simdjson reads ahead). Returns the block's line count.
 template <typename OnLine>
-void ForEachLine(const Block& b, OnLine&& on_line) {
+uint64_t ForEachLine(const Block& b, OnLine&& on_line) {
+  std::string_view text = b.text();
   size_t pos = 0;
-  uint64_t line_no = b.first_line;
-  size_t readable = b.data.capacity();
-  while (pos < b.data.size()) {
-    const char* nl = static_cast<const char*>(std::memchr(b.data.data() + pos, '\n', b.data.size() - pos));
-    size_t end = nl ? static_cast<size_t>(nl - b.data.data()) : b.data.size();
-    std::string_view line(b.data.data() + pos, end - pos);
+  uint64_t line_no = 0;
+  while (pos < text.size()) {
+    const char* nl = static_cast<const char*>(std::memchr(text.data() + pos, '\n', text.size() - pos));
+    size_t end = nl ? static_cast<size_t>(nl - text.data()) : text.size();
+    std::string_view line(text.data() + pos, end - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") != std::string_view::npos) on_line(line, line_no, readable - pos);
     ++line_no;
+    if (line.find_first_not_of(" \t") != std::string_view::npos) on_line(line, line_no, b.capacity - pos);
     pos = end + 1;
   }
+  return line_no;
 }
 
 // Line errors, kept in line order, at most `limit` of them.
@@ -109,9 +134,11 @@ class ErrorExamples {
     examples_.emplace_back(line_no, st.message());
     if (examples_.size() > 2 * limit_ + 16) Trim();
   }
-  void Merge(ErrorExamples&& other) {
+  // Adds `other`, whose line numbers count from the start of a block that
+  // follows `lines_before` lines of input.
+  void Merge(ErrorExamples&& other, uint64_t lines_before) {
     count_ += other.count_;
-    for (auto& e : other.examples_) examples_.push_back(std::move(e));
+    for (auto& [n, m] : other.examples_) examples_.emplace_back(n + lines_before, std::move(m));
     Trim();
   }
   uint64_t count() const { return count_; }
@@ -150,6 +177,7 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
   uint64_t next_to_append = 0;
   int in_flight = 0;
   Status append_error;
+  uint64_t lines_before_block = 0;  // every input line (blank too) of the blocks appended so far
   uint64_t lines = 0, durable_accepted = 0, durable_quarantined = 0, refused = 0;
   ErrorExamples errors(options.max_error_examples);
 
@@ -171,7 +199,7 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
       batches.back().records.Reserve(options.batch_bytes + kBatchSlackBytes);
       ErrorExamples local(options.max_error_examples);
       uint64_t local_lines = 0;
-      ForEachLine(block, [&](std::string_view line, uint64_t line_no, size_t capacity) {
+      uint64_t block_lines = ForEachLine(block, [&](std::string_view line, uint64_t line_no, size_t capacity) {
         ++local_lines;
         Status st = ingest->Prepare(parser, line, capacity, BodyKind::kImportLine, options.source, NowMicros(),
                                     &batches.back());
@@ -184,7 +212,8 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return next_to_append == block.seq; });
       lines += local_lines;
-      errors.Merge(std::move(local));
+      errors.Merge(std::move(local), lines_before_block);
+      lines_before_block += block_lines;
       for (PreparedBatch& b : batches) {
         if (b.records.empty()) continue;
         if (!append_error.ok()) {  // the log failed: count the rest as refused, append nothing more
@@ -333,13 +362,14 @@ Result<ImportSummary> ImportToServer(int fd, const ImportOptions& options, const
 
   ErrorExamples errors(options.max_error_examples);
   BlockReader reader(fd);
+  uint64_t lines_before = 0;
   Status read_status;
   while (true) {
     Block block;
     bool eof = false;
     read_status = reader.Next(&block, &eof, &summary.bytes);
     if (!read_status.ok() || eof) break;
-    ForEachLine(block, [&](std::string_view line, uint64_t line_no, size_t capacity) {
+    lines_before += ForEachLine(block, [&](std::string_view line, uint64_t line_no, size_t capacity) {
       ++summary.lines;
       if (!fatal.ok()) {
         ++summary.rejected;
@@ -348,7 +378,7 @@ Result<ImportSummary> ImportToServer(int fd, const ImportOptions& options, const
       ParsedBody parsed;
       Status st = parser.Parse(line, capacity, BodyKind::kImportLine, NowMicros(), write_key, &parsed);
       if (!st.ok()) {
-        errors.Add(line_no, st);
+        errors.Add(lines_before + line_no, st);
         return;
       }
       if (!body.empty() && body.size() + line.size() + 2 > kMaxBatchBytes) send();

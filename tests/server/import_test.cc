@@ -107,6 +107,25 @@ TEST_F(ImportTest, KeepsInputOrderAcrossManyBlocks) {
   for (int i = 0; i < kLines; ++i) ASSERT_EQ(events[i].message_id, "m" + std::to_string(i));
 }
 
+TEST_F(ImportTest, RejectsALineLongerThanAReadChunkAndGoesOn) {
+  std::string content = "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"" + std::string(9 << 20, 'x') + "\"}\n" +
+                        "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"after\"}";
+  int fd = OpenInput(content);
+  auto lg = OpenLog();
+  ingest::IngestPath path({}, &metrics_);
+  auto result = ingest::ImportToLog(fd, {}, &path, lg.get());
+  ::close(fd);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->lines, 2u);
+  EXPECT_EQ(result->accepted, 1u);
+  EXPECT_EQ(result->rejected, 1u);
+  ASSERT_EQ(result->errors.size(), 1u);
+  EXPECT_EQ(result->errors[0].rfind("line 1: ", 0), 0u) << result->errors[0];
+  auto events = ReadAll(*lg);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event, "after");
+}
+
 TEST_F(ImportTest, ReportsALogThatRefusesTheImport) {
   int fd = OpenInput("{\"type\":\"track\",\"userId\":\"a\",\"event\":\"one\"}\n");
   log::LogOptions lo;
