@@ -30,6 +30,10 @@ struct LogArgs {
   uint64_t from = 0;
   uint64_t limit = UINT64_MAX;
 };
+struct DedupArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct DemoArgs {
   std::string data_dir = kDefaultDataDir;
   int events = 5000;
@@ -40,5 +44,6 @@ int RunImport(const ImportArgs& args);
 int RunLogStat(const LogArgs& args);
 int RunLogDump(const LogArgs& args);
 int RunDemo(const DemoArgs& args);
+int RunDedupStat(const DedupArgs& args);
 
 }  // namespace sluice::cli

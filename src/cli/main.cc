@@ -43,6 +43,13 @@ int main(int argc, char** argv) {
   dump_cmd->add_option("--from", log_args.from, "First offset (default: the oldest held)");
   dump_cmd->add_option("--limit", log_args.limit, "At most this many records");
 
+  DedupArgs dedup_args;
+  auto* dedup_cmd = app.add_subcommand("dedup", "Inspect the deduplication windows.");
+  dedup_cmd->require_subcommand(1);
+  auto* dedup_stat_cmd = dedup_cmd->add_subcommand("stat", "Keys held, memory and disk per window.");
+  dedup_stat_cmd->add_option("--data-dir", dedup_args.data_dir, "Data directory (default ./sluice-data)");
+  dedup_stat_cmd->add_option("--config", dedup_args.config, "YAML config with the server's dedup windows");
+
   DemoArgs demo;
   auto* demo_cmd = app.add_subcommand("demo", "Start a server, send sample traffic over HTTP, report.");
   demo_cmd->add_option("--data-dir", demo.data_dir, "Data directory (default ./sluice-data)");
@@ -72,5 +79,6 @@ int main(int argc, char** argv) {
   if (stat_cmd->parsed()) return RunLogStat(log_args);
   if (dump_cmd->parsed()) return RunLogDump(log_args);
   if (demo_cmd->parsed()) return RunDemo(demo);
+  if (dedup_stat_cmd->parsed()) return RunDedupStat(dedup_args);
   return kExitUsage;
 }

@@ -27,20 +27,24 @@ constexpr size_t kMaxHeaderBytes = 16 * 1024;
 constexpr int kRetryAfterSeconds = 1;
 constexpr auto kStopGrace = std::chrono::seconds(10);
 
-// Awaits the log's completion of `batch`, resuming on the caller's executor.
+// Appends `batch`'s records and awaits the log's answer, resuming on the
+// caller's executor. IngestPath::Finish runs in the log's callback itself
+// (see its comment); `batch` lives in the suspended coroutine meanwhile.
 template <typename Token>
-auto AsyncAppend(log::Log* log, log::RecordBatch batch, Token&& token) {
+auto AsyncAppend(log::Log* log, IngestPath* ingest, PreparedBatch* batch, Token&& token) {
   return asio::async_initiate<Token, void(Status)>(
-      [log](auto handler, log::RecordBatch b) {
+      [log, ingest, batch](auto handler) {
         using Handler = std::decay_t<decltype(handler)>;
         // std::function needs a copyable callable; the coroutine handler is move-only.
         auto shared = std::make_shared<Handler>(std::move(handler));
-        log->AppendAsync(std::move(b), [shared](Result<log::LogOffset> r) {
+        log->AppendAsync(std::move(batch->records), [shared, ingest, batch](Result<log::LogOffset> r) {
+          Status st = r.status();
+          ingest->Finish(*batch, st);
           auto ex = asio::get_associated_executor(*shared);
-          asio::post(ex, [shared, st = r.status()]() mutable { std::move(*shared)(std::move(st)); });
+          asio::post(ex, [shared, st = std::move(st)]() mutable { std::move(*shared)(std::move(st)); });
         });
       },
-      token, std::move(batch));
+      token);
 }
 
 // Inflates a gzip or zlib body into `out` (with simdjson padding spare).
@@ -168,26 +172,31 @@ asio::awaitable<Response> Collector::Impl::Ingest(Request& req, BodyKind kind) {
   Status st = ingest->Prepare(parser, body, capacity, kind, auth_key, NowMicros(), &batch);
   if (!st.ok()) co_return Reply(req, static_cast<http::status>(HttpStatusFor(st)), ErrorBody(st));
 
+  Status appended = Status::Ok();
   if (!batch.records.empty()) {
     ++in_flight;
-    Status appended = co_await AsyncAppend(log, std::move(batch.records), asio::use_awaitable);
+    appended = co_await AsyncAppend(log, ingest, &batch, asio::use_awaitable);
     --in_flight;
-    if (!appended.ok()) {
-      ingest->Refuse(batch, appended);
-      Response res = Reply(req, http::status::service_unavailable, ErrorBody(appended));
-      res.set(http::field::retry_after, std::to_string(kRetryAfterSeconds));
-      co_return res;
-    }
-    ingest->Commit(batch);
+  } else {
+    ingest->Finish(batch, appended);  // all duplicates (or empty): nothing to append
+  }
+  // A duplicate of an event still in flight elsewhere is only safe to
+  // acknowledge once that original is durable.
+  if (appended.ok()) appended = ingest->AwaitOriginals(batch);
+  if (!appended.ok()) {
+    Response res = Reply(req, http::status::service_unavailable, ErrorBody(appended));
+    res.set(http::field::retry_after, std::to_string(kRetryAfterSeconds));
+    co_return res;
   }
   ack_latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 
   if (req["X-Sluice-Outcomes"] != "1") co_return Reply(req, http::status::ok, "{\"success\":true}");
   std::string b = "{\"success\":true,\"accepted\":" + std::to_string(batch.accepted) +
-                  ",\"quarantined\":" + std::to_string(batch.quarantined) + ",\"outcomes\":[";
+                  ",\"quarantined\":" + std::to_string(batch.quarantined) +
+                  ",\"duplicates\":" + std::to_string(batch.duplicates) + ",\"outcomes\":[";
   for (size_t i = 0; i < batch.outcomes.size(); ++i) {
     if (i) b += ',';
-    AppendJsonString(&b, batch.outcomes[i].accepted ? "accepted" : "quarantined:" + batch.outcomes[i].reason);
+    AppendJsonString(&b, batch.outcomes[i].Text());
   }
   b += "]}";
   co_return Reply(req, http::status::ok, std::move(b));

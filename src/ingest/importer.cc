@@ -178,6 +178,10 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
   int in_flight = 0;
   Status append_error;
   uint64_t lines_before_block = 0;  // every input line (blank too) of the blocks appended so far
+  uint64_t duplicates = 0;
+  // Batches holding duplicates of events that were in flight when checked:
+  // their originals must prove durable before the import reports success.
+  std::vector<std::shared_ptr<PreparedBatch>> awaiting_originals;
   uint64_t lines = 0, durable_accepted = 0, durable_quarantined = 0, refused = 0;
   ErrorExamples errors(options.max_error_examples);
 
@@ -215,27 +219,31 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
       errors.Merge(std::move(local), lines_before_block);
       lines_before_block += block_lines;
       for (PreparedBatch& b : batches) {
-        if (b.records.empty()) continue;
+        duplicates += b.duplicates;
+        if (b.records.empty()) {  // nothing to append (all duplicates, or no lines)
+          ingest->Finish(b, Status::Ok());
+          if (b.duplicates) awaiting_originals.push_back(std::make_shared<PreparedBatch>(std::move(b)));
+          continue;
+        }
         if (!append_error.ok()) {  // the log failed: count the rest as refused, append nothing more
           refused += b.accepted + b.quarantined;
-          continue;
+          continue;  // destroying the batch aborts its dedup reservations
         }
         cv.wait(lock, [&] { return in_flight < kMaxAppendsInFlight; });
         ++in_flight;
-        auto counts = std::make_shared<PreparedBatch>();
-        counts->accepted = b.accepted;
-        counts->quarantined = b.quarantined;
-        counts->bytes = b.bytes;
+        auto shared = std::make_shared<PreparedBatch>(std::move(b));
+        log::RecordBatch records = std::move(shared->records);
+        shared->outcomes = {};  // only the counts and the ticket are needed from here on
         lock.unlock();  // a refused append calls back on this thread, and the callback takes mu
-        log->AppendAsync(std::move(b.records), [&, counts](Result<log::LogOffset> r) {
+        log->AppendAsync(std::move(records), [&, shared](Result<log::LogOffset> r) {
           std::lock_guard<std::mutex> guard(mu);
+          ingest->Finish(*shared, r.status());
           if (r.ok()) {
-            ingest->Commit(*counts);
-            durable_accepted += counts->accepted;
-            durable_quarantined += counts->quarantined;
+            durable_accepted += shared->accepted;
+            durable_quarantined += shared->quarantined;
+            if (shared->duplicates) awaiting_originals.push_back(shared);
           } else {
-            ingest->Refuse(*counts, r.status());
-            refused += counts->accepted + counts->quarantined;
+            refused += shared->accepted + shared->quarantined;
             if (append_error.ok()) append_error = r.status();
           }
           --in_flight;
@@ -276,7 +284,12 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
     summary.accepted = durable_accepted;
     summary.quarantined = durable_quarantined;
     summary.rejected = errors.count() + refused;
+    summary.duplicates = duplicates;
     summary.errors = errors.Lines();
+  }
+  for (auto& b : awaiting_originals) {
+    Status st = ingest->AwaitOriginals(*b);
+    if (!st.ok() && append_error.ok()) append_error = st;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!read_status.ok()) return read_status;
@@ -296,13 +309,14 @@ Status CountOutcomes(const std::string& reply, ImportSummary* s) {
   simdjson::ondemand::parser parser;
   simdjson::padded_string padded(reply);
   simdjson::ondemand::document doc;
-  uint64_t accepted = 0, quarantined = 0;
+  uint64_t accepted = 0, quarantined = 0, duplicates = 0;
   if (parser.iterate(padded).get(doc) || doc["accepted"].get_uint64().get(accepted) ||
-      doc["quarantined"].get_uint64().get(quarantined)) {
+      doc["quarantined"].get_uint64().get(quarantined) || doc["duplicates"].get_uint64().get(duplicates)) {
     return Status::InvalidArgument("server reply without outcome counts: " + reply.substr(0, 200));
   }
   s->accepted += accepted;
   s->quarantined += quarantined;
+  s->duplicates += duplicates;
   return Status::Ok();
 }
 

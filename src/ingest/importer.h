@@ -32,6 +32,7 @@ struct ImportSummary {
   uint64_t lines = 0;        // non-blank lines read
   uint64_t accepted = 0;
   uint64_t quarantined = 0;
+  uint64_t duplicates = 0;   // copies of events already accepted (dropped, as Segment: not an error)
   uint64_t rejected = 0;     // not imported (malformed line, too large, refused by the server)
   uint64_t bytes = 0;        // input bytes
   double seconds = 0;

@@ -15,16 +15,36 @@ constexpr std::string_view kRejectedName = "sluice_ingest_rejected_requests_tota
 constexpr std::string_view kRejectedHelp = "Requests or import lines refused before reaching the log, by reason.";
 }  // namespace
 
-IngestPath::IngestPath(IngestOptions options, monitor::Registry* m)
+std::string Outcome::Text() const {
+  switch (kind) {
+    case kAccepted: return "accepted";
+    case kQuarantined: return "quarantined:" + reason;
+    case kDuplicate: return "duplicate:" + reason;
+  }
+  return "unknown";
+}
+
+IngestPath::IngestPath(IngestOptions options, monitor::Registry* m, dedup::Deduplicator* dedup)
     : options_(std::move(options)),
       keys_(options_.write_keys.begin(), options_.write_keys.end()),
+      dedup_(dedup),
       accepted_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "accepted"}})),
       quarantined_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "quarantined"}})),
       refused_events_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "refused"}})),
+      duplicates_(m->GetCounter(kEventsName, kEventsHelp, {{"outcome", "duplicate"}})),
       bytes_(m->GetCounter("sluice_ingest_received_bytes_total", "Request body bytes of accepted requests.")),
       rejected_malformed_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "malformed"}})),
       rejected_too_large_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "too_large"}})),
-      rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})) {}
+      rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})) {
+  // For dashboards without PromQL; Prometheus users take rate() of the counters.
+  m->AddGaugeCallback("sluice_ingest_duplicate_ratio",
+                      "Duplicates / (duplicates + accepted events) since start.", {},
+                      [dup = duplicates_, acc = accepted_] {
+                        double d = static_cast<double>(dup->Value());
+                        double total = d + static_cast<double>(acc->Value());
+                        return total > 0 ? d / total : 0.0;
+                      });
+}
 
 bool IngestPath::KeyAllowed(std::string_view key) const {
   if (key.empty()) return false;
@@ -63,27 +83,44 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
   if (const size_t need = out->outcomes.size() + parsed.events.size(); need > out->outcomes.capacity()) {
     out->outcomes.reserve(std::max(need, 2 * out->outcomes.capacity()));
   }
+  if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
   for (const Event& e : parsed.events) {
-    out->records.AddEncoded(kEventRecordType, kEventRecordVersion,
-                            [&e](std::string* payload) { EncodeEvent(e, payload); });
     if (e.quarantined()) {
+      // Quarantined events are not deduplicated: they are held for review,
+      // and a replay after the plan is fixed must not find them "seen".
       ++out->quarantined;
-      out->outcomes.push_back({false, e.violations.front().rule});
+      out->outcomes.push_back({Outcome::kQuarantined, e.violations.front().rule});
+    } else if (dedup::Decision d; dedup_ && (d = dedup_->Check(*out->ticket, e, e.received_at_us)).duplicate()) {
+      ++out->duplicates;
+      duplicates_->Inc();
+      out->outcomes.push_back({Outcome::kDuplicate, std::string(d.Name())});
+      continue;  // a duplicate never reaches the log
     } else {
       ++out->accepted;
-      out->outcomes.push_back({true, {}});
+      out->outcomes.push_back({Outcome::kAccepted, {}});
     }
+    out->records.AddEncoded(kEventRecordType, kEventRecordVersion,
+                            [&e](std::string* payload) { EncodeEvent(e, payload); });
   }
   return Status::Ok();
 }
 
-void IngestPath::Commit(const PreparedBatch& b) {
-  accepted_->Inc(b.accepted);
-  quarantined_->Inc(b.quarantined);
-  bytes_->Inc(b.bytes);
+void IngestPath::Finish(PreparedBatch& b, const Status& appended) {
+  if (appended.ok()) {
+    if (b.ticket) dedup_->Commit(*b.ticket);
+    accepted_->Inc(b.accepted);
+    quarantined_->Inc(b.quarantined);
+    bytes_->Inc(b.bytes);
+  } else {
+    if (b.ticket) dedup_->Abort(*b.ticket);
+    refused_events_->Inc(b.accepted + b.quarantined);
+  }
 }
 
-void IngestPath::Refuse(const PreparedBatch& b, const Status&) { refused_events_->Inc(b.accepted + b.quarantined); }
+Status IngestPath::AwaitOriginals(PreparedBatch& b, std::chrono::milliseconds timeout) {
+  if (!b.ticket) return Status::Ok();
+  return b.ticket->AwaitOriginals(timeout);
+}
 
 std::string WriteKeyFromBasicAuth(std::string_view v) {
   constexpr std::string_view kBasic = "Basic ";

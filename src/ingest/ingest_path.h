@@ -10,6 +10,8 @@
 // lock-free counters); each thread brings its own EventParser.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -17,6 +19,7 @@
 
 #include "core/event.h"
 #include "core/status.h"
+#include "dedup/dedup.h"
 #include "ingest/event_parser.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
@@ -32,8 +35,14 @@ struct IngestOptions {
 
 // What happened to one event of a request, in request order.
 struct Outcome {
-  bool accepted = true;
-  std::string reason;  // quarantined: the first violation's rule (all are stored)
+  enum Kind : uint8_t { kAccepted, kQuarantined, kDuplicate };
+  Kind kind = kAccepted;
+  // quarantined: the first violation's rule (all are stored);
+  // duplicate: the dedup kind ("message_id", "fingerprint", "composite_key").
+  std::string reason;
+  bool accepted() const { return kind == kAccepted; }
+  // "accepted", "quarantined:<rule>", "duplicate:<kind>" (X-Sluice-Outcomes).
+  std::string Text() const;
 };
 
 // One or more requests turned into log records, ready to append.
@@ -42,12 +51,16 @@ struct PreparedBatch {
   std::vector<Outcome> outcomes;
   size_t accepted = 0;
   size_t quarantined = 0;
+  size_t duplicates = 0;  // dropped: copies of accepted events (never appended)
+  // The dedup reservations of this batch's new events; resolved by Finish.
+  std::optional<dedup::Ticket> ticket;
   size_t bytes = 0;  // request body bytes, as received, summed over the requests
 };
 
 class IngestPath {
  public:
-  IngestPath(IngestOptions options, monitor::Registry* metrics);
+  // `dedup` may be null (no deduplication); it must outlive the IngestPath.
+  IngestPath(IngestOptions options, monitor::Registry* metrics, dedup::Deduplicator* dedup = nullptr);
 
   const IngestOptions& options() const { return options_; }
 
@@ -64,19 +77,29 @@ class IngestPath {
   Status Prepare(EventParser& parser, std::string_view body, size_t capacity, BodyKind kind,
                  std::string_view auth_key, UnixMicros received_at, PreparedBatch* out);
 
-  // Counts a prepared batch once the log reports it durable.
-  void Commit(const PreparedBatch& batch);
-  // Counts a prepared batch the log refused (back-pressure or I/O error).
-  void Refuse(const PreparedBatch& batch, const Status& why);
+  // Resolves a prepared batch once the log has answered its append
+  // (`appended` Ok: durable; otherwise refused or failed): remembers or
+  // forgets its dedup keys and counts its events. Call it in the log's
+  // completion callback, so a request waiting in AwaitOriginals on a
+  // network thread never waits for another request's network thread.
+  void Finish(PreparedBatch& batch, const Status& appended);
+  // After Finish: when some of the batch's duplicates are copies of events
+  // still in flight in other requests, waits until those are durable.
+  // ResourceExhausted when one of them failed (or the wait timed out): the
+  // request must then be failed retryably, or the copy would be lost.
+  // REQUIRES: not called on the log's thread.
+  Status AwaitOriginals(PreparedBatch& batch, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   bool KeyAllowed(std::string_view key) const;
 
  private:
   IngestOptions options_;
   std::unordered_set<std::string> keys_;
+  dedup::Deduplicator* dedup_;
   monitor::Counter* accepted_;
   monitor::Counter* quarantined_;
   monitor::Counter* refused_events_;
+  monitor::Counter* duplicates_;
   monitor::Counter* bytes_;
   monitor::Counter* rejected_malformed_;
   monitor::Counter* rejected_too_large_;

@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -28,16 +31,35 @@ Status ParseListenAddress(const std::string& text, std::string* host, uint16_t* 
   return Status::Ok();
 }
 
+Result<int64_t> ParseDurationSeconds(const std::string& text) {
+  size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &pos);
+  } catch (...) {
+    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
+  }
+  std::string unit = text.substr(pos);
+  int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (scale == 0 || v < 0) {
+    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
+  }
+  return static_cast<int64_t>(v) * scale;
+}
+
 namespace {
 
 // Walks a YAML mapping, refusing keys it does not know so a typo never
 // silently falls back to a default.
 class Section {
  public:
-  Section(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {}
+  Section(const YAML::Node& node, std::string path)
+      : node_(node), present_(node.IsDefined() && !node.IsNull()), path_(std::move(path)) {}
+  // False for a missing (or empty) section: every Get keeps its default.
+  bool present() const { return present_; }
 
   Status Check(const std::set<std::string>& known) const {
-    if (!node_) return Status::Ok();
+    if (!present_) return Status::Ok();
     if (!node_.IsMap()) return Status::InvalidArgument(Where("") + "expected a mapping");
     for (const auto& kv : node_) {
       std::string key = kv.first.as<std::string>();
@@ -45,9 +67,20 @@ class Section {
     }
     return Status::Ok();
   }
+  // A duration in seconds written as 90, "30s", "10m", "24h" or "7d".
+  Status GetDuration(const std::string& key, int64_t* seconds) const {
+    std::string text;
+    SLUICE_RETURN_IF_ERROR(Get(key, &text));
+    if (text.empty()) return Status::Ok();
+    auto parsed = ParseDurationSeconds(text);
+    if (!parsed.ok()) return Status::InvalidArgument(Where(key) + parsed.status().message());
+    *seconds = *parsed;
+    return Status::Ok();
+  }
+  const YAML::Node& node() const { return node_; }
   template <typename T>
   Status Get(const std::string& key, T* out) const {
-    if (!node_ || !node_[key]) return Status::Ok();
+    if (!present_ || !node_[key]) return Status::Ok();
     try {
       *out = node_[key].as<T>();
     } catch (const YAML::Exception& e) {
@@ -55,11 +88,14 @@ class Section {
     }
     return Status::Ok();
   }
-  Section Sub(const std::string& key) const { return Section(node_ ? node_[key] : YAML::Node(), path_ + key + "."); }
+  Section Sub(const std::string& key) const {
+    return present_ ? Section(node_[key], path_ + key + ".") : Section(YAML::Node(YAML::NodeType::Undefined), path_ + key + ".");
+  }
   std::string Where(const std::string& key) const { return "config " + path_ + key + ": "; }
 
  private:
   YAML::Node node_;
+  bool present_;
   std::string path_;
 };
 
@@ -77,7 +113,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -101,6 +137,42 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(lg.Get("max_pending_bytes", &c.log.max_pending_bytes));
   SLUICE_RETURN_IF_ERROR(lg.Get("max_log_bytes", &c.log.max_log_bytes));
   SLUICE_RETURN_IF_ERROR(lg.Get("sync", &c.log.sync));
+  Section dd = top.Sub("dedup");
+  SLUICE_RETURN_IF_ERROR(dd.Check({"enabled", "message_id_window", "message_id_window_by_source", "fingerprint_window",
+                                   "volatile_fields", "fingerprint_opt_out_events", "composite_keys",
+                                   "snapshot_interval"}));
+  SLUICE_RETURN_IF_ERROR(dd.Get("enabled", &c.dedup_enabled));
+  SLUICE_RETURN_IF_ERROR(dd.GetDuration("message_id_window", &c.dedup.message_id_window_seconds));
+  SLUICE_RETURN_IF_ERROR(dd.GetDuration("fingerprint_window", &c.dedup.fingerprint_window_seconds));
+  SLUICE_RETURN_IF_ERROR(dd.GetDuration("snapshot_interval", &c.dedup_snapshot_interval_seconds));
+  SLUICE_RETURN_IF_ERROR(dd.Get("volatile_fields", &c.dedup.volatile_fields));
+  SLUICE_RETURN_IF_ERROR(dd.Get("fingerprint_opt_out_events", &c.dedup.fingerprint_opt_out_events));
+  Section by_source = dd.Sub("message_id_window_by_source");
+  if (by_source.present()) {
+    if (!by_source.node().IsMap()) return Status::InvalidArgument(by_source.Where("") + "expected write key: duration");
+    for (const auto& kv : by_source.node()) {
+      std::string key = kv.first.as<std::string>();
+      int64_t secs = 0;
+      SLUICE_RETURN_IF_ERROR(by_source.GetDuration(key, &secs));
+      c.dedup.message_id_window_by_source[key] = secs;
+    }
+  }
+  if (YAML::Node rules = dd.present() ? dd.node()["composite_keys"] : YAML::Node(); rules && !rules.IsNull()) {
+    if (!rules.IsSequence()) return Status::InvalidArgument(dd.Where("composite_keys") + "expected a list");
+    for (size_t i = 0; i < rules.size(); ++i) {
+      Section r(rules[i], "dedup.composite_keys[" + std::to_string(i) + "].");
+      SLUICE_RETURN_IF_ERROR(r.Check({"event", "fields", "window"}));
+      dedup::CompositeRule rule;
+      SLUICE_RETURN_IF_ERROR(r.Get("event", &rule.event));
+      SLUICE_RETURN_IF_ERROR(r.Get("fields", &rule.fields));
+      SLUICE_RETURN_IF_ERROR(r.GetDuration("window", &rule.window_seconds));
+      if (rule.event.empty() || rule.fields.empty()) {
+        return Status::InvalidArgument(r.Where("") + "needs an event and at least one field");
+      }
+      c.dedup.composite_rules.push_back(std::move(rule));
+    }
+  }
+  if (Status v = c.dedup.Validate(); !v.ok()) return Status::InvalidArgument("config dedup: " + v.message());
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -129,10 +201,43 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                          "Torn-tail bytes removed from the log at start-up.")
       ->Inc(s->recovery_.truncated_bytes);
 
-  s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_);
+  if (config.dedup_enabled) {
+    SLUICE_ASSIGN_OR_RETURN(s->dedup_, dedup::Deduplicator::Create(config.dedup, &s->metrics_));
+    // Before the first request: every key accepted within the windows is
+    // remembered again (snapshot + the log after it), so a restart or a
+    // kill -9 never lets a retry through.
+    SLUICE_RETURN_IF_ERROR(dedup::RebuildFromLog(*s->dedup_, *s->log_, dedup::SnapshotPath(config.data_dir),
+                                                 NowMicros(), &s->dedup_rebuild_));
+  }
+  s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   SLUICE_ASSIGN_OR_RETURN(s->collector_,
                           ingest::Collector::Start(config.http, s->ingest_.get(), s->log_.get(), &s->metrics_));
+  if (s->dedup_) s->maintenance_ = std::thread([raw = s.get()] { raw->MaintenanceLoop(); });
   return s;
+}
+
+void Server::MaintenanceLoop() {
+  constexpr auto kExpireEvery = std::chrono::seconds(60);
+  const auto snapshot_every = std::chrono::seconds(std::max<int64_t>(1, config_.dedup_snapshot_interval_seconds));
+  auto next_expire = std::chrono::steady_clock::now() + kExpireEvery;
+  auto next_snapshot = std::chrono::steady_clock::now() + snapshot_every;
+  std::unique_lock<std::mutex> lock(maintenance_mu_);
+  while (!maintenance_stop_) {
+    maintenance_cv_.wait_until(lock, std::min(next_expire, next_snapshot), [this] { return maintenance_stop_; });
+    if (maintenance_stop_) break;
+    lock.unlock();
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_expire) {
+      dedup_->Expire(NowMicros());
+      next_expire = now + kExpireEvery;
+    }
+    if (now >= next_snapshot) {
+      Status st = dedup_->SaveSnapshot(dedup::SnapshotPath(config_.data_dir), *log_, NowMicros());
+      if (!st.ok()) std::fprintf(stderr, "sluice: dedup snapshot failed: %s\n", st.ToString().c_str());
+      next_snapshot = now + snapshot_every;
+    }
+    lock.lock();
+  }
 }
 
 uint16_t Server::port() const { return collector_->port(); }
@@ -140,8 +245,22 @@ uint16_t Server::port() const { return collector_->port(); }
 Status Server::Stop() {
   if (stopped_) return Status::Ok();
   stopped_ = true;
+  if (maintenance_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(maintenance_mu_);
+      maintenance_stop_ = true;
+    }
+    maintenance_cv_.notify_all();
+    maintenance_.join();
+  }
   if (collector_) collector_->Stop();
   Status st = log_ ? log_->Close() : Status::Ok();
+  if (dedup_ && log_ && st.ok()) {
+    // Every request is answered and the log is closed: the state covers
+    // exactly the log, so the next start reads no tail at all.
+    Status snap = dedup_->SaveSnapshot(dedup::SnapshotPath(config_.data_dir), log_->EndOffset(), NowMicros());
+    if (!snap.ok()) st = snap;
+  }
   lock_.reset();
   return st;
 }

@@ -9,11 +9,15 @@
 // Threading: Start/Stop from one thread; Stop may race with nothing else.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "core/data_dir.h"
 #include "core/status.h"
+#include "dedup/dedup.h"
 #include "ingest/ingest.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
@@ -25,7 +29,13 @@ struct ServerConfig {
   ingest::CollectorOptions http;
   ingest::IngestOptions ingest;
   log::LogOptions log;  // log.dir is derived: <data_dir>/log
+  bool dedup_enabled = true;
+  dedup::DedupConfig dedup;
+  int64_t dedup_snapshot_interval_seconds = 300;  // also written at shutdown
 };
+
+// "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
+Result<int64_t> ParseDurationSeconds(const std::string& text);
 
 // Loads a YAML config file (see README "Configuration"). Unknown keys and
 // bad values are InvalidArgument naming the key; an unreadable file is
@@ -48,6 +58,9 @@ class Server {
   const log::RecoveryReport& recovery() const { return recovery_; }
   monitor::Registry& metrics() { return metrics_; }
   log::Log& event_log() { return *log_; }
+  // Null when deduplication is disabled.
+  dedup::Deduplicator* deduplicator() { return dedup_.get(); }
+  const dedup::RebuildReport& dedup_rebuild() const { return dedup_rebuild_; }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -57,10 +70,18 @@ class Server {
   monitor::Registry metrics_;
   std::unique_ptr<DataDirLock> lock_;
   std::unique_ptr<log::Log> log_;
+  std::unique_ptr<dedup::Deduplicator> dedup_;
+  dedup::RebuildReport dedup_rebuild_;
   std::unique_ptr<ingest::IngestPath> ingest_;
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
   bool stopped_ = false;
+  // Housekeeping: dedup expiry (each minute) and snapshots.
+  void MaintenanceLoop();
+  std::thread maintenance_;
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool maintenance_stop_ = false;
 };
 
 // Blocks until SIGINT or SIGTERM, then returns the signal number.

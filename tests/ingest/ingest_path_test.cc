@@ -102,10 +102,10 @@ TEST_F(IngestPathTest, RecordsDecodeToTheParsedEventsInOrder) {
   EXPECT_EQ(batch.quarantined, 1u);
   EXPECT_EQ(batch.bytes, body.size());
   ASSERT_EQ(batch.outcomes.size(), 3u);
-  EXPECT_TRUE(batch.outcomes[0].accepted);
-  EXPECT_FALSE(batch.outcomes[1].accepted);
+  EXPECT_TRUE(batch.outcomes[0].accepted());
+  EXPECT_FALSE(batch.outcomes[1].accepted());
   EXPECT_EQ(batch.outcomes[1].reason, "envelope.identity");
-  EXPECT_TRUE(batch.outcomes[2].accepted);
+  EXPECT_TRUE(batch.outcomes[2].accepted());
 }
 
 TEST_F(IngestPathTest, ABatchEventWithALoneSurrogateIsQuarantinedAlone) {

@@ -189,7 +189,7 @@ TEST_F(CollectorTest, ReadsChunkedBodiesAndAnswersExpectContinue) {
   req2.set(http::field::host, "127.0.0.1");
   req2.set(http::field::authorization, Basic("WK"));
   req2.set(http::field::expect, "100-continue");
-  req2.body() = kTrack;
+  req2.body() = R"({"userId":"u2","event":"Another"})";
   req2.prepare_payload();
   http::request_serializer<http::string_body> sr{req2};
   http::write_header(stream, sr);
@@ -289,14 +289,58 @@ TEST_F(CollectorTest, SecondProcessCannotTakeTheDataDirectory) {
 
 TEST_F(CollectorTest, RestartKeepsAcknowledgedEvents) {
   Start();
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  auto track = [](int i) { return R"({"userId":"u1","event":"E","properties":{"i":)" + std::to_string(i) + "}}"; };
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Post("/v1/track", track(i)).status, 200);
   client_.reset();
   ASSERT_TRUE(server_->Stop().ok());
   server_.reset();
   Start();
   EXPECT_EQ(server_->event_log().EndOffset().value, 20u);
-  ASSERT_EQ(Post("/v1/track", kTrack).status, 200);
+  ASSERT_EQ(Post("/v1/track", track(20)).status, 200);
   EXPECT_EQ(ReadAll(server_->event_log()).size(), 21u);
+}
+
+TEST_F(CollectorTest, DuplicatesAreAcknowledgedButNeverStored) {
+  Start();
+  const std::string a = R"({"type":"track","messageId":"m-1","userId":"u","event":"Order Completed","properties":{"order_id":"o1"}})";
+  HttpResult r = Post("/v1/batch", "{\"batch\":[" + a + "," + a + "]}", {{"X-Sluice-Outcomes", "1"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"("outcomes":["accepted","duplicate:message_id"])"), std::string::npos) << r.body;
+  // An SDK retry: same request again.
+  r = Post("/v1/batch", "{\"batch\":[" + a + "]}", {{"X-Sluice-Outcomes", "1"}});
+  EXPECT_NE(r.body.find(R"("outcomes":["duplicate:message_id"])"), std::string::npos) << r.body;
+  // The same payload re-sent with a new messageId and sentAt.
+  std::string resent = R"({"type":"track","messageId":"m-2","sentAt":"2030-01-01T00:00:00Z","userId":"u","event":"Order Completed","properties":{"order_id":"o1"}})";
+  r = Post("/v1/batch", "{\"batch\":[" + resent + "]}", {{"X-Sluice-Outcomes", "1"}});
+  EXPECT_NE(r.body.find(R"("outcomes":["duplicate:fingerprint"])"), std::string::npos) << r.body;
+  // Without the header the answer stays Segment's.
+  EXPECT_EQ(Post("/v1/batch", "{\"batch\":[" + a + "]}").body, R"({"success":true})");
+  EXPECT_EQ(server_->event_log().EndOffset().value, 1u);
+  EXPECT_EQ(server_->metrics().CounterSum("sluice_ingest_events_total", {{"outcome", "duplicate"}}), 4u);
+  std::string m = client_->Get("/metrics").body;
+  EXPECT_NE(m.find("sluice_dedup_duplicates_total{kind=\"message_id\",source=\"WK\"} 3"), std::string::npos) << m;
+}
+
+TEST_F(CollectorTest, DeduplicationSurvivesRestartWithAndWithoutSnapshot) {
+  Start();
+  const std::string a = R"({"type":"track","messageId":"keep-me","userId":"u","event":"E"})";
+  ASSERT_EQ(Post("/v1/batch", "{\"batch\":[" + a + "]}").status, 200);
+  client_.reset();
+  ASSERT_TRUE(server_->Stop().ok());
+  server_.reset();
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/state/dedup.snap"));
+  Start();
+  EXPECT_NE(Post("/v1/batch", "{\"batch\":[" + a + "]}", {{"X-Sluice-Outcomes", "1"}}).body.find("duplicate:message_id"),
+            std::string::npos);
+  client_.reset();
+  server_.reset();
+  // As after kill -9 before any snapshot: the log alone restores the window.
+  std::filesystem::remove(dir_ + "/state/dedup.snap");
+  Start();
+  EXPECT_NE(Post("/v1/batch", "{\"batch\":[" + a + "]}", {{"X-Sluice-Outcomes", "1"}}).body.find("duplicate:message_id"),
+            std::string::npos);
+  EXPECT_FALSE(server_->dedup_rebuild().snapshot_used);
+  EXPECT_EQ(server_->event_log().EndOffset().value, 1u);
 }
 
 TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
@@ -304,7 +348,12 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   std::string dir = mkdtemp(tmpl);
   {
     std::ofstream(dir + "/ok.yaml") << "data_dir: /var/lib/sluice\nhttp:\n  listen: 0.0.0.0:9090\n"
-                                       "ingest:\n  write_keys: [a, b]\nlog:\n  segment_bytes: 1048576\n";
+                                       "ingest:\n  write_keys: [a, b]\nlog:\n  segment_bytes: 1048576\n"
+                                       "dedup:\n  message_id_window: 12h\n  fingerprint_window: 90\n"
+                                       "  message_id_window_by_source: {mobile: 2d}\n"
+                                       "  composite_keys:\n    - event: Order Completed\n"
+                                       "      fields: [userId, properties.order_id]\n      window: 7d\n";
+    std::ofstream(dir + "/baddur.yaml") << "dedup:\n  fingerprint_window: soon\n";
     std::ofstream(dir + "/typo.yaml") << "http:\n  lisen: 1.2.3.4:1\n";
     std::ofstream(dir + "/badport.yaml") << "http:\n  listen: localhost:99999\n";
   }
@@ -315,6 +364,15 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   EXPECT_EQ(ok->http.port, 9090);
   EXPECT_EQ(ok->ingest.write_keys, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(ok->log.segment_bytes, 1048576u);
+  EXPECT_EQ(ok->dedup.message_id_window_seconds, 12 * 3600);
+  EXPECT_EQ(ok->dedup.fingerprint_window_seconds, 90);
+  EXPECT_EQ(ok->dedup.message_id_window_by_source.at("mobile"), 2 * 86400);
+  ASSERT_EQ(ok->dedup.composite_rules.size(), 1u);
+  EXPECT_EQ(ok->dedup.composite_rules[0].fields, (std::vector<std::string>{"userId", "properties.order_id"}));
+  EXPECT_EQ(ok->dedup.composite_rules[0].window_seconds, 7 * 86400);
+  auto bad_duration = server::LoadServerConfig(dir + "/baddur.yaml");
+  ASSERT_FALSE(bad_duration.ok());
+  EXPECT_NE(bad_duration.status().message().find("dedup.fingerprint_window"), std::string::npos);
   auto typo = server::LoadServerConfig(dir + "/typo.yaml");
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.status().message().find("http.lisen"), std::string::npos) << typo.status().message();
