@@ -53,7 +53,9 @@ class TrafficGenerator {
     } else {
       field("type", "identify");
     }
-    field("messageId", "demo-" + std::to_string(seed_) + "-" + std::to_string(i));
+    // Unique per run: a second `make demo` on the same data directory is new
+    // traffic, not a retry of the first.
+    field("messageId", "demo-" + std::to_string(run_) + "-" + std::to_string(i));
     if (logged_in) field("userId", "user-" + std::to_string(user));
     field("anonymousId", "anon-" + std::to_string(user * 7919 % 100003));
     field("timestamp", FormatIso8601(ts));
@@ -87,6 +89,7 @@ class TrafficGenerator {
   static constexpr const char* kCategories[] = {"shoes", "books", "garden", "toys", "kitchen"};
   static constexpr uint64_t seed_ = 42;
   std::mt19937_64 rng_{seed_};
+  UnixMicros run_ = NowMicros();
 };
 
 size_t Collect(char* p, size_t s, size_t n, void* out) {
@@ -100,6 +103,7 @@ struct Tally {
   std::map<int, int> statuses;
   uint64_t accepted = 0;
   std::map<std::string, uint64_t> quarantined;  // by rule
+  std::map<std::string, uint64_t> duplicates;   // by dedup kind
 };
 
 void Post(CURL* curl, const std::string& url, const std::string& body, bool gzip, Tally* t) {
@@ -147,6 +151,7 @@ void Post(CURL* curl, const std::string& url, const std::string& body, bool gzip
     if (o.get_string().get(s)) continue;
     if (s == "accepted") ++t->accepted;
     else if (s.substr(0, 12) == "quarantined:") ++t->quarantined[std::string(s.substr(12))];
+    else if (s.substr(0, 10) == "duplicate:") ++t->duplicates[std::string(s.substr(10))];
   }
 }
 
@@ -184,6 +189,7 @@ int RunDemo(const DemoArgs& args) {
   Post(curl, base + "/v1/track", "{\"userId\":\"user-1\",\"event\":\"Demo Started\",\"properties\":{\"emoji\":\"🚀\"}}",
        false, &tally);
   sent += 2;
+  std::string first_batch;
   for (int batch = 0; sent < args.events; ++batch) {
     std::string body = "{\"batch\":[";
     int n = std::min(kEventsPerBatch, args.events - sent);
@@ -193,8 +199,17 @@ int RunDemo(const DemoArgs& args) {
     }
     body += "],\"sentAt\":\"" + FormatIso8601(NowMicros()) + "\"}";
     Post(curl, base + "/v1/batch", body, batch % 10 == 9, &tally);  // every tenth gzip'd, as RudderStack sends
+    if (batch == 0) first_batch = body;
     sent += n;
   }
+  // An SDK retry of the first batch (it never saw the 200), and one event
+  // fired twice by a tag under a fresh messageId: both are dropped as copies.
+  Post(curl, base + "/v1/batch", first_batch, false, &tally);
+  std::string twice = "{\"type\":\"track\",\"userId\":\"user-1\",\"event\":\"Coupon Applied\","
+                      "\"timestamp\":\"" + FormatIso8601(NowMicros()) + "\",\"properties\":{\"code\":\"SPRING\"}";
+  Post(curl, base + "/v1/batch",
+       "{\"batch\":[" + twice + ",\"messageId\":\"tag-1\"}," + twice + ",\"messageId\":\"tag-2\"}]}", false, &tally);
+  int resent = kEventsPerBatch + 2;
   // One malformed request, to show the error a client gets.
   std::string bad_reply;
   Tally ignored;
@@ -203,13 +218,19 @@ int RunDemo(const DemoArgs& args) {
   curl_easy_cleanup(curl);
 
   std::printf("  sent     %d events in %d HTTP requests in %.2f s (%.0f events/s, one client, fsync per request)\n",
-              sent, tally.requests, secs, sent / secs);
+              sent + resent, tally.requests, secs, (sent + resent) / secs);
   std::printf("  accepted     %6llu\n", static_cast<unsigned long long>(tally.accepted));
   uint64_t q = 0;
   for (const auto& [rule, n] : tally.quarantined) q += n;
   std::printf("  quarantined  %6llu  (kept in the log with every reason, never dropped)\n", static_cast<unsigned long long>(q));
   for (const auto& [rule, n] : tally.quarantined) {
     std::printf("      %-22s %5llu\n", rule.c_str(), static_cast<unsigned long long>(n));
+  }
+  uint64_t d = 0;
+  for (const auto& [kind, n] : tally.duplicates) d += n;
+  std::printf("  duplicates   %6llu  (answered 200 as Segment does, never stored)\n", static_cast<unsigned long long>(d));
+  for (const auto& [kind, n] : tally.duplicates) {
+    std::printf("      %-22s %5llu\n", kind.c_str(), static_cast<unsigned long long>(n));
   }
   std::printf("  malformed request -> HTTP %d (%d refused requests in total)\n",
               ignored.statuses.empty() ? 0 : ignored.statuses.begin()->first, tally.failed_requests + ignored.failed_requests);
