@@ -43,9 +43,7 @@ done
 mkdir -p "$OUT"
 
 # --- build -------------------------------------------------------------------
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD" >/dev/null
-fi
+cmake -S . -B "$BUILD" -DSLUICE_BUILD_BENCH=ON >/dev/null
 log "building sluice, bench_parse_only, bench_append_baseline in $BUILD/"
 targets=(bench_parse_only bench_append_baseline)
 [ -n "${SLUICE_BIN_GIVEN:-}" ] || targets+=(sluice)
