@@ -120,7 +120,6 @@ struct Collector::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   uint16_t port = 0;
   std::atomic<bool> stopping{false};
-  std::atomic<bool> ready{true};
   std::atomic<int> in_flight{0};
   std::atomic<bool> stopped{false};
 
@@ -231,9 +230,10 @@ asio::awaitable<Response> Collector::Impl::Handle(Request& req) {
     if (path == "/readyz") {
       Status health = log->health();
       if (!health.ok()) co_return Reply(req, http::status::service_unavailable, ErrorBody(health));
-      if (!ready.load() || stopping.load()) {
-        co_return Reply(req, http::status::service_unavailable,
-                        ErrorBody(Status::FailedPrecondition(stopping ? "shutting down" : "starting")));
+      // Recovery (log, dedup windows) finishes before the listener opens, so
+      // the only not-ready state after a healthy log is shutting down.
+      if (stopping.load()) {
+        co_return Reply(req, http::status::service_unavailable, ErrorBody(Status::FailedPrecondition("shutting down")));
       }
       co_return Reply(req, http::status::ok, "{\"status\":\"ready\"}");
     }
@@ -383,7 +383,6 @@ Collector::Collector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collector::~Collector() { Stop(); }
 
 uint16_t Collector::port() const { return impl_->port; }
-void Collector::SetReady(bool ready) { impl_->ready.store(ready); }
 
 void Collector::Stop() {
   if (impl_->stopped.exchange(true)) return;

@@ -48,8 +48,6 @@ class Collector {
   // Stops accepting, lets in-flight requests finish (their log appends
   // complete and are answered), closes connections, joins the loops.
   void Stop();
-  // Readiness for /readyz beyond the log's health (e.g. recovery still running).
-  void SetReady(bool ready);
 
  private:
   struct Impl;
