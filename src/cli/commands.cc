@@ -178,6 +178,7 @@ int RunDedupStat(const DedupArgs& args) {
               static_cast<unsigned long long>(disk),
               report.snapshot_used ? (", covering offsets below " + std::to_string(report.snapshot_covered)).c_str() : " (not used)",
               static_cast<unsigned long long>(report.records_read));
+  if (!report.snapshot_problem.empty()) std::printf("  snapshot not used: %s\n", report.snapshot_problem.c_str());
   return kExitOk;
 }
 

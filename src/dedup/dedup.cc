@@ -244,14 +244,12 @@ void Deduplicator::ComputeKeys(const Event& e, KeySet* ks) const {
   if (mid_window > 0 && !e.message_id.empty()) {
     ks->keys[ks->n++] = {Kind::kMessageId, derived_->deriver.MessageIdKey(e.message_id), mid_window, -1};
   }
-  KeyHash h;
-  if (derived_->deriver.FingerprintKey(e, &h)) {
-    ks->keys[ks->n++] = {Kind::kFingerprint, h, config_.fingerprint_window_seconds, -1};
-  }
+  bool has_fingerprint;
+  KeyHash fp, ck;
   int rule;
-  if (derived_->deriver.CompositeKey(e, &rule, &h)) {
-    ks->keys[ks->n++] = {Kind::kComposite, h, config_.composite_rules[rule].window_seconds, rule};
-  }
+  derived_->deriver.DeriveKeys(e, &has_fingerprint, &fp, &rule, &ck);
+  if (has_fingerprint) ks->keys[ks->n++] = {Kind::kFingerprint, fp, config_.fingerprint_window_seconds, -1};
+  if (rule >= 0) ks->keys[ks->n++] = {Kind::kComposite, ck, config_.composite_rules[rule].window_seconds, rule};
 }
 
 Decision Deduplicator::Check(Ticket& ticket, const Event& e, UnixMicros now) {

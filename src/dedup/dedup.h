@@ -10,9 +10,10 @@
 //      per-source override by the source of the FIRST copy).
 //   2. fingerprint: XXH3-128 over the canonical event minus volatile fields
 //      (messageId, sentAt, receivedAt, context.library, _metadata by default):
-//      envelope fields, plus properties/traits/context/integrations/extra as
-//      key-sorted, whitespace-free JSON. 10 min by default; per-event-name
-//      opt-out.
+//      envelope fields, plus a structural hash of each of properties/traits/
+//      context/integrations/extra that ignores member order, whitespace and
+//      string escaping (arrays stay ordered, numbers compare by their text).
+//      10 min by default; per-event-name opt-out.
 //   3. composite: for a track event whose name has a rule, the named fields
 //      (e.g. userId + properties.order_id); a missing, null or empty field
 //      means the event has no composite key.

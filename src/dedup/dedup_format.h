@@ -21,7 +21,7 @@
 namespace sluice::dedup::format {
 
 constexpr std::string_view kSnapshotMagic{"SLDEDUP\0", 8};
-constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersion = 2;  // 2: fingerprint and composite keys are structural hashes (keys.cc)
 constexpr size_t kHeaderBytes = 8 /*magic*/ + 4 /*version*/ + 8 /*covered*/ + 8 /*written_at*/ + 4 /*kinds*/;
 constexpr size_t kCountBytes = 8;
 constexpr size_t kSnapshotEntryBytes = 8 /*key lo*/ + 4 /*key hi32*/ + 8 /*expiry unix seconds*/;

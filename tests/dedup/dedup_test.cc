@@ -143,16 +143,93 @@ TEST(DedupTest, ReorderedJsonKeysAndWhitespaceStillMatch) {
 }
 
 TEST(DedupTest, CanonicalJsonDropsNestedVolatilePathsOnly) {
-  std::string x, y;
+  internal::KeyHash x, y, z;
   std::vector<internal::Path> ex = {{"library"}, {"page", "referrer"}};
-  ASSERT_TRUE(internal::AppendCanonicalJson(R"({"page":{"url":"u","referrer":"r1"},"library":1,"v":2})", ex, &x));
-  ASSERT_TRUE(internal::AppendCanonicalJson(R"({"v":2,"library":{"z":0},"page":{"referrer":"r2","url":"u"}})", ex, &y));
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"page":{"url":"u","referrer":"r1"},"library":1,"v":2})", ex, &x));
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"v":2,"library":{"z":0},"page":{"referrer":"r2","url":"u"}})", ex, &y));
   EXPECT_EQ(x, y);
-  y.clear();
-  ASSERT_TRUE(internal::AppendCanonicalJson(R"({"v":2,"page":{"url":"u2"}})", ex, &y));
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"v":2,"page":{"url":"u2"}})", ex, &y));
   EXPECT_NE(x, y);
-  std::string z;
-  EXPECT_FALSE(internal::AppendCanonicalJson(R"({"v":)", ex, &z));
+  // The nested volatile path is excluded only at its own place, not elsewhere.
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"page":{"url":"u"},"library":1,"v":2,"x":{"referrer":"r"}})", ex, &y));
+  EXPECT_NE(x, y);
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"page":{"url":"u"},"v":2,"referrer":"r"})", ex, &y));
+  EXPECT_NE(x, y);
+  ASSERT_TRUE(internal::HashCanonicalJson(R"({"page":{"url":"u"},"v":2})", ex, &y));
+  EXPECT_EQ(x, y);
+  // Inside an array nothing is volatile (paths name object members only).
+  ASSERT_TRUE(internal::HashCanonicalJson(R"([{"library":1}])", ex, &y));
+  ASSERT_TRUE(internal::HashCanonicalJson(R"([{}])", ex, &z));
+  EXPECT_NE(y, z);
+  EXPECT_FALSE(internal::HashCanonicalJson(R"({"v":)", ex, &z));
+}
+
+namespace {
+internal::KeyHash CanonHash(std::string_view json, const std::vector<internal::Path>& ex = {}) {
+  internal::KeyHash h;
+  EXPECT_TRUE(internal::HashCanonicalJson(json, ex, &h)) << json;
+  return h;
+}
+}  // namespace
+
+TEST(DedupTest, CanonicalJsonEscapesEqualTheirUnescapedForm) {
+  EXPECT_EQ(CanonHash(R"({"caf\u00e9":"\u00e9t\u00e9"})"), CanonHash(R"({"café":"été"})"));
+  EXPECT_EQ(CanonHash(R"({"a\/b":"x\"y","t":"\t"})"), CanonHash("{\"t\":\"\\t\",\"a/b\":\"x\\\"y\"}"));
+  // An escaped key still names the volatile member.
+  EXPECT_EQ(CanonHash(R"({"li\u0062rary":{"v":1},"k":1})", {{"library"}}), CanonHash(R"({"k":1})"));
+  EXPECT_NE(CanonHash(R"({"a":"\u00e9"})"), CanonHash(R"({"a":"e"})"));
+}
+
+TEST(DedupTest, CanonicalJsonNestedReorderAndShapes) {
+  EXPECT_EQ(CanonHash(R"({"a":{"b":{"c":1,"d":[1,{"x":1,"y":2}]},"e":2},"f":null})"),
+            CanonHash(R"({"f":null,"a":{"e":2,"b":{"d":[1,{"y":2,"x":1}],"c":1}}})"));
+  EXPECT_EQ(CanonHash(" { \"a\" :\t[ 1 ,2 ] ,\n\"b\":{ } } "), CanonHash(R"({"b":{},"a":[1,2]})"));
+  // Arrays are ordered; values keep their key; types are distinct.
+  EXPECT_NE(CanonHash(R"({"a":[1,2]})"), CanonHash(R"({"a":[2,1]})"));
+  EXPECT_NE(CanonHash(R"({"a":1,"b":2})"), CanonHash(R"({"a":2,"b":1})"));
+  EXPECT_NE(CanonHash(R"({"a":"1"})"), CanonHash(R"({"a":1})"));
+  EXPECT_NE(CanonHash(R"({"a":{}})"), CanonHash(R"({"a":[]})"));
+  EXPECT_NE(CanonHash(R"({"a":null})"), CanonHash(R"({})"));
+  EXPECT_NE(CanonHash(R"({"a":true})"), CanonHash(R"({"a":false})"));
+  EXPECT_NE(CanonHash(R"({"a":[[1],[2]]})"), CanonHash(R"({"a":[[1,2]]})"));
+  EXPECT_NE(CanonHash(R"({"a":{"b":1}})"), CanonHash(R"({"a":{},"b":1})"));
+  EXPECT_NE(CanonHash(R"([])"), CanonHash(R"([[]])"));
+  EXPECT_EQ(CanonHash(R"({})"), CanonHash(" { } "));
+  EXPECT_NE(CanonHash(R"({})"), CanonHash(R"([])"));
+  // A repeated member is not cancelled out (sum, not xor).
+  EXPECT_NE(CanonHash(R"({"a":1,"a":1,"b":2})"), CanonHash(R"({"b":2})"));
+  EXPECT_NE(CanonHash(R"({"a":1,"a":1})"), CanonHash(R"({"a":1})"));
+  // Numbers compare by their text, as before: 1.0 is not 1, 1e2 is not 100.
+  EXPECT_NE(CanonHash(R"({"n":1.0})"), CanonHash(R"({"n":1})"));
+  EXPECT_NE(CanonHash(R"({"n":1e2})"), CanonHash(R"({"n":100})"));
+  EXPECT_EQ(CanonHash(R"({"n":1.50 })"), CanonHash(R"({"n":1.50})"));
+  // Deep nesting past the walk's depth limit falls back to hashing the text.
+  std::string deep(100, '['), deep2;
+  deep += std::string(100, ']');
+  internal::KeyHash h;
+  EXPECT_FALSE(internal::HashCanonicalJson(deep, {}, &h));
+}
+
+TEST(DedupTest, FingerprintIgnoresEscapingReorderAndNestedVolatile) {
+  DedupConfig c;
+  c.volatile_fields.push_back("properties.meta.sent");
+  auto d = MakeDedup(c);
+  Event a = TrackEvent("m1", "Viewed", R"({"caf\u00e9":1,"meta":{"sent":"t1","k":"v"},"n":1.0})");
+  a.context = R"({"library":{"name":"x"},"page":{"url":"u"}})";
+  a.extra = R"({"_metadata":{"a":1},"z":1})";
+  ASSERT_EQ(CheckAndCommit(*d, a, kT0).verdict, Decision::kNew);
+  Event b = TrackEvent("m2", "Viewed", R"({"n":1.0,"meta":{"k":"v","sent":"t2"},"café":1})");
+  b.context = R"({"page":{"url":"u"},"library":{"name":"y"}})";
+  b.extra = R"({"z":1,"_metadata":{"b":2}})";
+  EXPECT_EQ(CheckAndCommit(*d, b, kT0).verdict, Decision::kDuplicateFingerprint);
+  Event n = TrackEvent("m3", "Viewed", R"({"n":1,"meta":{"k":"v","sent":"t2"},"café":1})");
+  n.context = b.context;
+  n.extra = b.extra;
+  EXPECT_EQ(Probe(*d, n, kT0).verdict, Decision::kNew);
+  Event m = b;
+  m.message_id = "m4";
+  m.context = R"({"page":{"url":"u2"},"library":{"name":"y"}})";
+  EXPECT_EQ(Probe(*d, m, kT0).verdict, Decision::kNew);
 }
 
 TEST(DedupTest, FingerprintWindowAndOptOut) {
@@ -188,6 +265,65 @@ TEST(DedupTest, CompositeKeyDuplicate) {
   late.message_id = "m4";
   EXPECT_EQ(Probe(*d, late, kT0 + 3599 * kMicrosPerSecond).verdict, Decision::kDuplicateCompositeKey);
   EXPECT_EQ(Probe(*d, late, kT0 + 3600 * kMicrosPerSecond).verdict, Decision::kNew);
+}
+
+TEST(DedupTest, CompositeKeyReadDuringTheFingerprintWalkEqualsItsOwnLookup) {
+  DedupConfig c;
+  c.composite_rules.push_back({"Order Completed", {"userId", "properties.order_id", "properties.cart"}, 3600});
+  c.composite_rules.push_back({"Signed Up", {"properties.plan.tier"}, 3600});  // nested: looked up on its own
+  c.volatile_fields.push_back("properties.noise");
+  internal::KeyDeriver kd(c);
+  DedupConfig off = c;
+  off.fingerprint_window_seconds = 0;  // no fingerprint walk: the lookup path only
+  internal::KeyDeriver kd_off(off);
+  const char* props[] = {
+      R"({"order_id":"o-1","cart":{"a":1,"b":[1,2]},"noise":3})",
+      R"({"cart":{"b":[1,2],"a":1},"noise":4,"order_id":"o-1"})",
+      R"({"order\u005fid":"o-1","cart":{"a":1,"b":[1,2]}})",
+      R"({"order_id":"o-\u0031","cart":{"a":1,"b":[1,2]}})",
+      R"({"order_id":17,"cart":1.0})",
+      R"({"order_id":"o-1","order_id":"o-2","cart":true})",
+      R"({"order_id":"o-1","cart":null})",
+      R"({"order_id":"","cart":1})",
+      R"({"cart":1})",
+      R"({"order_id":"o-1","cart":[{"x":{"y":"z"}}],"deep":{"order_id":"no"}})",
+      R"({})",
+      "",
+  };
+  std::vector<std::pair<bool, internal::KeyHash>> seen;
+  for (const char* p : props) {
+    for (const char* name : {"Order Completed", "Signed Up"}) {
+      Event e = TrackEvent("m1", name, p);
+      bool has_fp;
+      int rule, rule2 = -1, rule3 = -1;
+      internal::KeyHash fp, ck, ck2, ck3, fp2;
+      kd.DeriveKeys(e, &has_fp, &fp, &rule, &ck);
+      ASSERT_TRUE(has_fp);
+      ASSERT_TRUE(kd.FingerprintKey(e, &fp2));
+      EXPECT_EQ(fp, fp2) << p;
+      bool has2 = kd.CompositeKey(e, &rule2, &ck2);
+      bool has3 = kd_off.CompositeKey(e, &rule3, &ck3);
+      EXPECT_EQ(rule >= 0, has2) << p;
+      EXPECT_EQ(has2, has3) << p;
+      if (rule >= 0 && has2) {
+        EXPECT_EQ(rule, rule2);
+        EXPECT_EQ(ck, ck2) << p;
+        EXPECT_EQ(ck, ck3) << p;
+      }
+      if (std::string_view(name) == "Order Completed") seen.emplace_back(rule >= 0, ck);
+    }
+  }
+  // 0–3 share a key (reordered, escaped, volatile member); 4 and 5 differ; 6–8, 10, 11 have none.
+  ASSERT_EQ(seen.size(), std::size(props));
+  EXPECT_TRUE(seen[0].first && seen[1].first && seen[2].first && seen[3].first);
+  EXPECT_EQ(seen[0].second, seen[1].second);
+  EXPECT_EQ(seen[0].second, seen[2].second);
+  EXPECT_EQ(seen[0].second, seen[3].second);
+  EXPECT_TRUE(seen[4].first && seen[5].first && seen[9].first);
+  EXPECT_NE(seen[0].second, seen[4].second);
+  EXPECT_NE(seen[0].second, seen[5].second);
+  EXPECT_NE(seen[0].second, seen[9].second);
+  EXPECT_FALSE(seen[6].first || seen[7].first || seen[8].first || seen[10].first || seen[11].first);
 }
 
 TEST(DedupTest, CompositeKeyWithAMissingFieldIsNeverAKey) {
