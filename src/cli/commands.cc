@@ -97,10 +97,30 @@ int RunImport(const ImportArgs& args) {
     lo.dir = LogDir(data_dir);
     auto lg = log::Log::Open(lo);
     if (!lg.ok()) return Fail("import", lg.status());
+    server::ServerConfig config;
+    if (!args.config.empty()) {
+      auto loaded = server::LoadServerConfig(args.config);
+      if (!loaded.ok()) return Fail("import", loaded.status());
+      config = std::move(*loaded);
+    }
     monitor::Registry metrics;
-    ingest::IngestPath path(ingest::IngestOptions{}, &metrics);
+    // The same windows as the server: an import never re-adds what HTTP
+    // (or an earlier import) already accepted.
+    std::unique_ptr<dedup::Deduplicator> dedup;
+    const std::string snapshot = dedup::SnapshotPath(data_dir);
+    if (config.dedup_enabled) {
+      auto created = dedup::Deduplicator::Create(config.dedup, &metrics);
+      if (!created.ok()) return Fail("import", created.status());
+      dedup = std::move(*created);
+      Status rebuilt = dedup::RebuildFromLog(*dedup, **lg, snapshot, NowMicros());
+      if (!rebuilt.ok()) return Fail("import", rebuilt);
+    }
+    ingest::IngestOptions io = config.ingest;
+    io.write_keys.clear();  // the directory's owner imports; write keys guard HTTP
+    ingest::IngestPath path(io, &metrics, dedup.get());
     result = ingest::ImportToLog(fd, options, &path, lg->get());
     Status closed = (*lg)->Close();
+    if (closed.ok() && dedup) closed = dedup->SaveSnapshot(snapshot, (*lg)->EndOffset(), NowMicros());
     if (result.ok() && !closed.ok()) result = closed;
   }
   if (fd > 0) ::close(fd);
@@ -113,7 +133,7 @@ int RunImport(const ImportArgs& args) {
       static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.accepted),
       static_cast<unsigned long long>(s.quarantined), static_cast<unsigned long long>(s.duplicates),
       static_cast<unsigned long long>(s.rejected), s.seconds,
-              static_cast<double>(s.accepted + s.quarantined) / secs, static_cast<double>(s.bytes) / secs / 1e6);
+              static_cast<double>(s.accepted + s.quarantined + s.duplicates) / secs, static_cast<double>(s.bytes) / secs / 1e6);
   for (const std::string& e : s.errors) std::fprintf(stderr, "sluice import: %s\n", e.c_str());
   return s.rejected > 0 ? kExitDataProblem : kExitOk;
 }

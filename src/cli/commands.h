@@ -23,7 +23,7 @@ struct ServeArgs {
   int threads = 0;
 };
 struct ImportArgs {
-  std::string file, data_dir, url, write_key;
+  std::string file, data_dir, url, write_key, config;
 };
 struct LogArgs {
   std::string data_dir = kDefaultDataDir;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--data-dir", import.data_dir, "Append straight into this data directory's log");
   import_cmd->add_option("--url", import.url, "Send to a running server instead (e.g. http://127.0.0.1:8080)");
   import_cmd->add_option("--write-key", import.write_key, "Write key: sent to --url, recorded as the source");
+  import_cmd->add_option("--config", import.config, "YAML config (dedup windows, limits) for a --data-dir import");
 
   LogArgs log_args;
   auto* log_cmd = app.add_subcommand("log", "Inspect the durable log.");

@@ -126,6 +126,27 @@ TEST_F(ImportTest, RejectsALineLongerThanAReadChunkAndGoesOn) {
   EXPECT_EQ(events[0].event, "after");
 }
 
+TEST_F(ImportTest, ReimportingTheSameFileAddsNothing) {
+  std::string content;
+  for (int i = 0; i < 500; ++i) {
+    content += "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"m" + std::to_string(i) +
+               "\",\"properties\":{\"i\":" + std::to_string(i) + "}}\n";
+  }
+  auto lg = OpenLog();
+  auto dedup = dedup::Deduplicator::Create({}, &metrics_);
+  ASSERT_TRUE(dedup.ok());
+  ingest::IngestPath path({}, &metrics_, dedup->get());
+  for (int round = 0; round < 2; ++round) {
+    int fd = OpenInput(content);
+    auto result = ingest::ImportToLog(fd, {}, &path, lg.get());
+    ::close(fd);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result->accepted, round == 0 ? 500u : 0u);
+    EXPECT_EQ(result->duplicates, round == 0 ? 0u : 500u);
+  }
+  EXPECT_EQ(lg->EndOffset().value, 500u);
+}
+
 TEST_F(ImportTest, ReportsALogThatRefusesTheImport) {
   int fd = OpenInput("{\"type\":\"track\",\"userId\":\"a\",\"event\":\"one\"}\n");
   log::LogOptions lo;
