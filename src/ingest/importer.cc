@@ -185,6 +185,23 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
   uint64_t lines = 0, durable_accepted = 0, durable_quarantined = 0, refused = 0;
   ErrorExamples errors(options.max_error_examples);
 
+  // Appends the log has answered, waiting for IngestPath::Finish.
+  std::vector<std::pair<std::shared_ptr<PreparedBatch>, Status>> to_finish;
+  auto finish_completed = [&] {
+    std::vector<std::pair<std::shared_ptr<PreparedBatch>, Status>> done;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done.swap(to_finish);
+    }
+    for (auto& [b, st] : done) {
+      ingest->Finish(*b, st);
+      if (st.ok() && b->duplicates) {
+        std::lock_guard<std::mutex> lock(mu);
+        awaiting_originals.push_back(b);
+      }
+    }
+  };
+
   auto worker = [&] {
     EventParser parser(po);
     while (true) {
@@ -213,6 +230,7 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
           batches.back().records.Reserve(options.batch_bytes + kBatchSlackBytes);
         }
       });
+      finish_completed();
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return next_to_append == block.seq; });
       lines += local_lines;
@@ -237,11 +255,12 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
         lock.unlock();  // a refused append calls back on this thread, and the callback takes mu
         log->AppendAsync(std::move(records), [&, shared](Result<log::LogOffset> r) {
           std::lock_guard<std::mutex> guard(mu);
-          ingest->Finish(*shared, r.status());
+          // Finish (dedup commit of thousands of keys) runs on a worker, not
+          // here: the log's thread would otherwise sync less often.
+          to_finish.emplace_back(shared, r.status());
           if (r.ok()) {
             durable_accepted += shared->accepted;
             durable_quarantined += shared->quarantined;
-            if (shared->duplicates) awaiting_originals.push_back(shared);
           } else {
             refused += shared->accepted + shared->quarantined;
             if (append_error.ok()) append_error = r.status();
@@ -287,6 +306,7 @@ Result<ImportSummary> ImportToLog(int fd, const ImportOptions& options, IngestPa
     summary.duplicates = duplicates;
     summary.errors = errors.Lines();
   }
+  finish_completed();
   for (auto& b : awaiting_originals) {
     Status st = ingest->AwaitOriginals(*b);
     if (!st.ok() && append_error.ok()) append_error = st;
