@@ -1,6 +1,8 @@
 // Shared helpers for the dedup tests: events, times and a temp directory.
 #pragma once
 
+#include "tests/testing/temp_dir.h"
+
 #include <stdlib.h>
 
 #include <filesystem>
@@ -56,25 +58,6 @@ inline Decision Probe(Deduplicator& d, const Event& e, UnixMicros now) {
   return dec;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sluice-dedup-test-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::sluice::testing::TempDir;
 
 }  // namespace sluice::dedup::test

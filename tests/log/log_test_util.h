@@ -2,6 +2,8 @@
 // append and read back records.
 #pragma once
 
+#include "tests/testing/temp_dir.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -18,29 +20,7 @@
 
 namespace sluice::log::test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sluice-log-test-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) throw std::runtime_error("mkdtemp failed");  // a test setup bug, not an expected error
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::sluice::testing::TempDir;
 
 // The payload of test record `i`: distinct, of varying length.
 inline std::string PayloadFor(uint64_t i, size_t min_bytes = 0) {

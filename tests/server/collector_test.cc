@@ -10,6 +10,7 @@
 
 #include "core/core.h"
 #include "server/server.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/server/http_client.h"
 
 namespace sluice {
@@ -59,17 +60,12 @@ std::vector<Event> ReadAll(log::Log& lg) {
 class CollectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sluice-collector-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     config_.data_dir = dir_;
     config_.http.port = 0;
     config_.http.threads = 2;
     config_.ingest.write_keys = {"WK"};
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { server_.reset(); }
   void Start() {
     auto s = server::Server::Start(config_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -81,7 +77,8 @@ class CollectorTest : public ::testing::Test {
     return client_->Post(path, body, h);
   }
 
-  std::string dir_;
+  testing::TempDir temp_{"sluice-collector"};
+  std::string dir_ = temp_.path();
   server::ServerConfig config_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<HttpClient> client_;
@@ -344,8 +341,8 @@ TEST_F(CollectorTest, DeduplicationSurvivesRestartWithAndWithoutSnapshot) {
 }
 
 TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
-  char tmpl[] = "/tmp/sluice-config-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  testing::TempDir temp("sluice-config");
+  const std::string& dir = temp.path();
   {
     std::ofstream(dir + "/ok.yaml") << "data_dir: /var/lib/sluice\nhttp:\n  listen: 0.0.0.0:9090\n"
                                        "ingest:\n  write_keys: [a, b]\nlog:\n  segment_bytes: 1048576\n"
@@ -378,7 +375,6 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   EXPECT_NE(typo.status().message().find("http.lisen"), std::string::npos) << typo.status().message();
   EXPECT_FALSE(server::LoadServerConfig(dir + "/badport.yaml").ok());
   EXPECT_EQ(server::LoadServerConfig(dir + "/missing.yaml").status().code(), StatusCode::kNotFound);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

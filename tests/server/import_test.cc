@@ -10,18 +10,13 @@
 #include "core/core.h"
 #include "ingest/ingest.h"
 #include "server/server.h"
+#include "tests/testing/temp_dir.h"
 
 namespace sluice {
 namespace {
 
 class ImportTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sluice-import-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   int OpenInput(const std::string& content) {
     std::string path = dir_ + "/input.ndjson";
     std::ofstream(path, std::ios::binary) << content;
@@ -47,7 +42,8 @@ class ImportTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
+  testing::TempDir temp_{"sluice-import"};
+  std::string dir_ = temp_.path();
   monitor::Registry metrics_;
 };
 
