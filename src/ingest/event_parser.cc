@@ -683,10 +683,10 @@ class BodyReader {
   // Whether the string starting at `open_quote` escapes a lone surrogate.
   // REQUIRES: a string stage 1 found closed, with an escape in it.
   bool HasLoneSurrogate(const char* open_quote) const;
-  // Reads an id field: string (unescaped) or number (its text); null → absent.
-  error_code ReadId(od::value& v, std::string_view path, std::string* dst, Event* e);
-  // Reads a string field; null → absent; other types are a violation.
-  error_code ReadString(od::value& v, std::string_view path, std::string* dst, Event* e);
+  // Reads a string field (unescaped); null → absent; other types are a
+  // violation — except numbers when `number_allowed` (ids: userId 42 is
+  // kept as its text "42", as Segment does).
+  error_code ReadString(od::value& v, std::string_view path, std::string* dst, Event* e, bool number_allowed = false);
   // Reads an ISO-8601 time; null → absent.
   error_code ReadTime(od::value& v, std::string_view path, std::optional<UnixMicros>* dst, Event* e);
   // Reads an object kept as raw text; null → absent.
@@ -856,7 +856,8 @@ error_code BodyReader::RawValue(od::value& v, std::string_view* raw) {
   return simdjson::SUCCESS;
 }
 
-error_code BodyReader::ReadId(od::value& v, std::string_view path, std::string* dst, Event* e) {
+error_code BodyReader::ReadString(od::value& v, std::string_view path, std::string* dst, Event* e,
+                                  bool number_allowed) {
   od::json_type t;
   const std::string_view token = v.raw_json_token();
   error_code err = v.type().get(t);
@@ -872,7 +873,7 @@ error_code BodyReader::ReadId(od::value& v, std::string_view path, std::string* 
     }
     return simdjson::SUCCESS;
   }
-  if (t == od::json_type::number) {
+  if (number_allowed && t == od::json_type::number) {
     const std::string_view text = TrimRight(token);
     if (!IsJsonNumber(text)) return Fail(simdjson::NUMBER_ERROR, token.data());
     dst->assign(text);
@@ -880,29 +881,7 @@ error_code BodyReader::ReadId(od::value& v, std::string_view path, std::string* 
   }
   std::string_view ignored;
   if ((err = RawValue(v, &ignored))) return err;
-  if (t != od::json_type::null) AddTypeViolation(e, path, "a string or number", t);
-  return simdjson::SUCCESS;
-}
-
-error_code BodyReader::ReadString(od::value& v, std::string_view path, std::string* dst, Event* e) {
-  od::json_type t;
-  const std::string_view token = v.raw_json_token();
-  error_code err = v.type().get(t);
-  if (err) return Fail(err, token.data());
-  if (t == od::json_type::string) {
-    std::string_view s;
-    bool lone_surrogate;
-    if ((err = StringValue(v, token, &s, &lone_surrogate))) return err;
-    if (lone_surrogate) {
-      AddUnicodeViolation(e, path);
-    } else {
-      dst->assign(s);
-    }
-    return simdjson::SUCCESS;
-  }
-  std::string_view ignored;
-  if ((err = RawValue(v, &ignored))) return err;
-  if (t != od::json_type::null) AddTypeViolation(e, path, "a string", t);
+  if (t != od::json_type::null) AddTypeViolation(e, path, number_allowed ? "a string or number" : "a string", t);
   return simdjson::SUCCESS;
 }
 
@@ -986,10 +965,10 @@ error_code BodyReader::ReadEvent(od::object& obj, Event* e, bool in_batch) {
       case Key::kMessageId: err = ReadString(v, "messageId", &e->message_id, e); break;
       case Key::kEvent: err = ReadString(v, "event", &e->event, e); break;
       case Key::kName: err = ReadString(v, "name", &e->name, e); break;
-      case Key::kUserId: err = ReadId(v, "userId", &e->user_id, e); break;
-      case Key::kAnonymousId: err = ReadId(v, "anonymousId", &e->anonymous_id, e); break;
-      case Key::kPreviousId: err = ReadId(v, "previousId", &e->previous_id, e); break;
-      case Key::kGroupId: err = ReadId(v, "groupId", &e->group_id, e); break;
+      case Key::kUserId: err = ReadString(v, "userId", &e->user_id, e, /*number_allowed=*/true); break;
+      case Key::kAnonymousId: err = ReadString(v, "anonymousId", &e->anonymous_id, e, /*number_allowed=*/true); break;
+      case Key::kPreviousId: err = ReadString(v, "previousId", &e->previous_id, e, /*number_allowed=*/true); break;
+      case Key::kGroupId: err = ReadString(v, "groupId", &e->group_id, e, /*number_allowed=*/true); break;
       case Key::kTimestamp: err = ReadTime(v, "timestamp", &timestamp, e); break;
       case Key::kOriginalTimestamp: err = ReadTime(v, "originalTimestamp", &original_timestamp, e); break;
       case Key::kSentAt: err = ReadTime(v, "sentAt", &e->sent_at_us, e); break;
