@@ -26,15 +26,38 @@ int Fail(const char* command, const Status& st) {
 
 std::string LogDir(const std::string& data_dir) { return data_dir + "/log"; }
 
+// The --config file when one is given, else the embedded defaults.
+Result<server::ServerConfig> ConfigFromFlag(const std::string& path) {
+  if (path.empty()) return server::ServerConfig{};
+  return server::LoadServerConfig(path);
+}
+
+// A data directory this process owns for the command's duration: its lock
+// and its opened (recovered) log. `busy_hint` follows a "directory in use" error.
+struct OwnedDataDir {
+  std::unique_ptr<DataDirLock> lock;
+  std::unique_ptr<log::Log> log;
+};
+Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint) {
+  OwnedDataDir d;
+  auto lock = DataDirLock::Acquire(data_dir);
+  if (!lock.ok()) {
+    Status st = lock.status();
+    if (st.code() != StatusCode::kFailedPrecondition || busy_hint.empty()) return st;
+    return Status(st.code(), st.message() + " (" + std::string(busy_hint) + ")");
+  }
+  d.lock = std::move(*lock);
+  options.dir = LogDir(data_dir);
+  SLUICE_ASSIGN_OR_RETURN(d.log, log::Log::Open(options));
+  return d;
+}
+
 }  // namespace
 
 int RunServe(const ServeArgs& args) {
-  server::ServerConfig config;
-  if (!args.config.empty()) {
-    auto loaded = server::LoadServerConfig(args.config);
-    if (!loaded.ok()) return Fail("serve", loaded.status());
-    config = std::move(*loaded);
-  }
+  auto loaded = ConfigFromFlag(args.config);
+  if (!loaded.ok()) return Fail("serve", loaded.status());
+  server::ServerConfig config = std::move(*loaded);
   if (!args.data_dir.empty()) config.data_dir = args.data_dir;
   if (!args.listen.empty()) {
     Status st = server::ParseListenAddress(args.listen, &config.http.host, &config.http.port);
@@ -88,21 +111,12 @@ int RunImport(const ImportArgs& args) {
     result = ingest::ImportToServer(fd, options, args.url, args.write_key);
   } else {
     std::string data_dir = args.data_dir.empty() ? kDefaultDataDir : args.data_dir;
-    auto lock = DataDirLock::Acquire(data_dir);
-    if (!lock.ok()) {
-      return Fail("import", Status(lock.status().code(),
-                                   lock.status().message() + " (a running server? send to it with --url)"));
-    }
-    log::LogOptions lo;
-    lo.dir = LogDir(data_dir);
-    auto lg = log::Log::Open(lo);
-    if (!lg.ok()) return Fail("import", lg.status());
-    server::ServerConfig config;
-    if (!args.config.empty()) {
-      auto loaded = server::LoadServerConfig(args.config);
-      if (!loaded.ok()) return Fail("import", loaded.status());
-      config = std::move(*loaded);
-    }
+    auto loaded = ConfigFromFlag(args.config);
+    if (!loaded.ok()) return Fail("import", loaded.status());
+    const server::ServerConfig& config = *loaded;
+    auto dir = OpenDataDir(data_dir, config.log, "a running server? send to it with --url");
+    if (!dir.ok()) return Fail("import", dir.status());
+    log::Log& lg = *dir->log;
     monitor::Registry metrics;
     // The same windows as the server: an import never re-adds what HTTP
     // (or an earlier import) already accepted.
@@ -112,15 +126,15 @@ int RunImport(const ImportArgs& args) {
       auto created = dedup::Deduplicator::Create(config.dedup, &metrics);
       if (!created.ok()) return Fail("import", created.status());
       dedup = std::move(*created);
-      Status rebuilt = dedup::RebuildFromLog(*dedup, **lg, snapshot, NowMicros());
+      Status rebuilt = dedup::RebuildFromLog(*dedup, lg, snapshot, NowMicros());
       if (!rebuilt.ok()) return Fail("import", rebuilt);
     }
     ingest::IngestOptions io = config.ingest;
     io.write_keys.clear();  // the directory's owner imports; write keys guard HTTP
     ingest::IngestPath path(io, &metrics, dedup.get());
-    result = ingest::ImportToLog(fd, options, &path, lg->get());
-    Status closed = (*lg)->Close();
-    if (closed.ok() && dedup) closed = dedup->SaveSnapshot(snapshot, (*lg)->EndOffset(), NowMicros());
+    result = ingest::ImportToLog(fd, options, &path, &lg);
+    Status closed = lg.Close();
+    if (closed.ok() && dedup) closed = dedup->SaveSnapshot(snapshot, lg.EndOffset(), NowMicros());
     if (result.ok() && !closed.ok()) result = closed;
   }
   if (fd > 0) ::close(fd);
@@ -160,27 +174,16 @@ int RunLogStat(const LogArgs& args) {
 }
 
 int RunDedupStat(const DedupArgs& args) {
-  server::ServerConfig config;
-  if (!args.config.empty()) {
-    auto loaded = server::LoadServerConfig(args.config);
-    if (!loaded.ok()) return Fail("dedup stat", loaded.status());
-    config = std::move(*loaded);
-  }
-  auto lock = DataDirLock::Acquire(args.data_dir);
-  if (!lock.ok()) {
-    return Fail("dedup stat", Status(lock.status().code(), lock.status().message() +
-                                                           " (a running server shows the same figures at /metrics)"));
-  }
-  log::LogOptions lo;
-  lo.dir = LogDir(args.data_dir);
-  auto lg = log::Log::Open(lo);
-  if (!lg.ok()) return Fail("dedup stat", lg.status());
-  auto d = dedup::Deduplicator::Create(config.dedup);
+  auto config = ConfigFromFlag(args.config);
+  if (!config.ok()) return Fail("dedup stat", config.status());
+  auto dir = OpenDataDir(args.data_dir, config->log, "a running server shows the same figures at /metrics");
+  if (!dir.ok()) return Fail("dedup stat", dir.status());
+  auto d = dedup::Deduplicator::Create(config->dedup);
   if (!d.ok()) return Fail("dedup stat", d.status());
   UnixMicros now = NowMicros();
   std::string snapshot = dedup::SnapshotPath(args.data_dir);
   dedup::RebuildReport report;
-  Status st = dedup::RebuildFromLog(**d, **lg, snapshot, now, &report);
+  Status st = dedup::RebuildFromLog(**d, *dir->log, snapshot, now, &report);
   if (!st.ok()) return Fail("dedup stat", st);
   dedup::DedupStats stats = (*d)->Stats(now);
   std::error_code ec;
@@ -203,14 +206,10 @@ int RunDedupStat(const DedupArgs& args) {
 }
 
 int RunLogDump(const LogArgs& args) {
-  auto lock = DataDirLock::Acquire(args.data_dir);
-  if (!lock.ok()) return Fail("log dump", lock.status());
-  log::LogOptions lo;
-  lo.dir = LogDir(args.data_dir);
-  auto lg = log::Log::Open(lo);
-  if (!lg.ok()) return Fail("log dump", lg.status());
-  log::LogOffset from{std::max(args.from, (*lg)->StartOffset().value)};
-  auto reader = (*lg)->NewReader(from);
+  auto dir = OpenDataDir(args.data_dir, {}, "");
+  if (!dir.ok()) return Fail("log dump", dir.status());
+  log::LogOffset from{std::max(args.from, dir->log->StartOffset().value)};
+  auto reader = dir->log->NewReader(from);
   if (!reader.ok()) return Fail("log dump", reader.status());
   std::string line;
   Event e;
