@@ -86,10 +86,13 @@ Status Inflate(std::string_view in, bool gzip, size_t limit, std::string* out) {
   return Status::Ok();
 }
 
+}  // namespace
+
 int HttpStatusFor(const Status& st) {
   switch (st.code()) {
     case StatusCode::kInvalidArgument: return 400;
     case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kNotFound: return 404;
     case StatusCode::kTooLarge: return 413;
     case StatusCode::kResourceExhausted:
     case StatusCode::kIOError:
@@ -98,7 +101,7 @@ int HttpStatusFor(const Status& st) {
   }
 }
 
-std::string ErrorBody(const Status& st) {
+std::string HttpErrorBody(const Status& st) {
   std::string b = "{\"success\":false,\"error\":";
   AppendJsonString(&b, st.message());
   b += ",\"code\":";
@@ -107,13 +110,12 @@ std::string ErrorBody(const Status& st) {
   return b;
 }
 
-}  // namespace
-
 struct Collector::Impl {
   CollectorOptions options;
   IngestPath* ingest;
   log::Log* log;
   monitor::Registry* metrics;
+  std::vector<HttpRoute> routes;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -131,6 +133,7 @@ struct Collector::Impl {
   asio::awaitable<void> Session(tcp::socket socket);
   asio::awaitable<Response> Handle(Request& req);
   asio::awaitable<Response> Ingest(Request& req, BodyKind kind);
+  Response Route(const Request& req, const HttpRoute& route, std::string_view path, std::string_view query);
   Response Reply(const Request& req, http::status status, std::string body,
                  std::string_view content_type = "application/json");
 };
@@ -158,18 +161,18 @@ asio::awaitable<Response> Collector::Impl::Ingest(Request& req, BodyKind kind) {
     bool gzip = beast::iequals(encoding, "gzip");
     if (!gzip && !beast::iequals(encoding, "deflate")) {
       co_return Reply(req, http::status::unsupported_media_type,
-                      ErrorBody(Status::InvalidArgument("Content-Encoding " + std::string(encoding) +
+                      HttpErrorBody(Status::InvalidArgument("Content-Encoding " + std::string(encoding) +
                                                         " is not supported (gzip, deflate)")));
     }
     Status st = Inflate(body, gzip, ingest->options().max_request_bytes, &inflated);
-    if (!st.ok()) co_return Reply(req, static_cast<http::status>(HttpStatusFor(st)), ErrorBody(st));
+    if (!st.ok()) co_return Reply(req, static_cast<http::status>(HttpStatusFor(st)), HttpErrorBody(st));
     body = inflated;
     capacity = inflated.capacity();
   }
   std::string auth_key = WriteKeyFromBasicAuth(req[http::field::authorization]);
   PreparedBatch batch;
   Status st = ingest->Prepare(parser, body, capacity, kind, auth_key, NowMicros(), &batch);
-  if (!st.ok()) co_return Reply(req, static_cast<http::status>(HttpStatusFor(st)), ErrorBody(st));
+  if (!st.ok()) co_return Reply(req, static_cast<http::status>(HttpStatusFor(st)), HttpErrorBody(st));
 
   Status appended = Status::Ok();
   if (!batch.records.empty()) {
@@ -183,7 +186,7 @@ asio::awaitable<Response> Collector::Impl::Ingest(Request& req, BodyKind kind) {
   // acknowledge once that original is durable.
   if (appended.ok()) appended = ingest->AwaitOriginals(batch);
   if (!appended.ok()) {
-    Response res = Reply(req, http::status::service_unavailable, ErrorBody(appended));
+    Response res = Reply(req, http::status::service_unavailable, HttpErrorBody(appended));
     res.set(http::field::retry_after, std::to_string(kRetryAfterSeconds));
     co_return res;
   }
@@ -219,7 +222,7 @@ asio::awaitable<Response> Collector::Impl::Handle(Request& req) {
     }
     if (req.method() != http::verb::post) {
       Response res = Reply(req, http::status::method_not_allowed,
-                           ErrorBody(Status::InvalidArgument("use POST for " + std::string(path))));
+                           HttpErrorBody(Status::InvalidArgument("use POST for " + std::string(path))));
       res.set(http::field::allow, "POST, OPTIONS");
       co_return res;
     }
@@ -229,11 +232,11 @@ asio::awaitable<Response> Collector::Impl::Handle(Request& req) {
     if (path == "/healthz") co_return Reply(req, http::status::ok, "{\"status\":\"ok\"}");
     if (path == "/readyz") {
       Status health = log->health();
-      if (!health.ok()) co_return Reply(req, http::status::service_unavailable, ErrorBody(health));
+      if (!health.ok()) co_return Reply(req, http::status::service_unavailable, HttpErrorBody(health));
       // Recovery (log, dedup windows) finishes before the listener opens, so
       // the only not-ready state after a healthy log is shutting down.
       if (stopping.load()) {
-        co_return Reply(req, http::status::service_unavailable, ErrorBody(Status::FailedPrecondition("shutting down")));
+        co_return Reply(req, http::status::service_unavailable, HttpErrorBody(Status::FailedPrecondition("shutting down")));
       }
       co_return Reply(req, http::status::ok, "{\"status\":\"ready\"}");
     }
@@ -241,7 +244,44 @@ asio::awaitable<Response> Collector::Impl::Handle(Request& req) {
       co_return Reply(req, http::status::ok, metrics->RenderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");
     }
   }
-  co_return Reply(req, http::status::not_found, ErrorBody(Status::NotFound("no route for " + std::string(path))));
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  for (const HttpRoute& route : routes) {
+    if (!path.starts_with(route.path_prefix)) continue;
+    if (route.method == "GET" ? get : req.method_string() == route.method) {
+      std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
+      co_return Route(req, route, path, query);
+    }
+  }
+  co_return Reply(req, http::status::not_found, HttpErrorBody(Status::NotFound("no route for " + std::string(path))));
+}
+
+Response Collector::Impl::Route(const Request& req, const HttpRoute& route, std::string_view path,
+                                std::string_view query) {
+  std::string inflated;
+  std::string_view body = req.body();
+  auto encoding = req[http::field::content_encoding];
+  if (!encoding.empty() && !beast::iequals(encoding, "identity")) {
+    Status st = beast::iequals(encoding, "gzip") || beast::iequals(encoding, "deflate")
+                    ? Inflate(body, beast::iequals(encoding, "gzip"), ingest->options().max_request_bytes, &inflated)
+                    : Status::InvalidArgument("Content-Encoding " + std::string(encoding) + " is not supported");
+    if (!st.ok()) return Reply(req, static_cast<http::status>(HttpStatusFor(st)), HttpErrorBody(st));
+    body = inflated;
+  }
+  HttpRequest view{std::string_view(req.method_string().data(), req.method_string().size()), path, query, body,
+                   [&req](std::string_view name) {
+                     auto v = req[beast::string_view(name.data(), name.size())];
+                     return std::string_view(v.data(), v.size());
+                   }};
+  HttpReply reply;
+  try {
+    reply = route.handler(view);
+  } catch (const std::exception& e) {
+    // A handler bug must not take the listener down with it.
+    reply = HttpReply{500, HttpErrorBody(Status::Internal(e.what())), "application/json", {}};
+  }
+  Response res = Reply(req, static_cast<http::status>(reply.status), std::move(reply.body), reply.content_type);
+  for (auto& [name, value] : reply.headers) res.set(name, value);
+  return res;
 }
 
 asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
@@ -286,7 +326,7 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
     if (ec == http::error::body_limit) {
       Request head = parser.release();
       Response res = Reply(head, http::status::payload_too_large,
-                           ErrorBody(Status::TooLarge("request body exceeds the limit of " +
+                           HttpErrorBody(Status::TooLarge("request body exceeds the limit of " +
                                                       std::to_string(ingest->options().max_request_bytes) + " bytes")));
       res.keep_alive(false);
       requests->Inc();
@@ -299,7 +339,7 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
           ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
         Response res{http::status::bad_request, 11};
         res.set(http::field::content_type, "application/json");
-        res.body() = ErrorBody(Status::InvalidArgument("bad HTTP request: " + ec.message()));
+        res.body() = HttpErrorBody(Status::InvalidArgument("bad HTTP request: " + ec.message()));
         res.keep_alive(false);
         res.prepare_payload();
         requests->Inc();
@@ -338,8 +378,10 @@ asio::awaitable<void> Collector::Impl::Accept() {
 }
 
 Result<std::unique_ptr<Collector>> Collector::Start(const CollectorOptions& options, IngestPath* ingest,
-                                                    log::Log* log, monitor::Registry* metrics) {
+                                                    log::Log* log, monitor::Registry* metrics,
+                                                    std::vector<HttpRoute> routes) {
   auto impl = std::make_unique<Impl>();
+  impl->routes = std::move(routes);
   impl->options = options;
   impl->ingest = ingest;
   impl->log = log;

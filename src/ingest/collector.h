@@ -2,7 +2,9 @@
 // endpoints) on Boost.Beast with C++20 coroutines.
 //
 // Routes: POST /v1/{track,identify,page,screen,group,alias,batch,import};
-// OPTIONS (CORS preflight) on them; GET /healthz, /readyz, /metrics.
+// OPTIONS (CORS preflight) on them; GET /healthz, /readyz, /metrics; and the
+// HttpRoutes other parts add (profiles, alerts, admin, query), matched by
+// method and path prefix after the built-in ones.
 //
 // Invariants:
 // - 200 {"success":true} is sent only after the request's events are durable
@@ -18,7 +20,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "ingest/ingest_path.h"
@@ -35,11 +41,44 @@ struct CollectorOptions {
   int idle_timeout_seconds = 60;
 };
 
+// A request as a route handler sees it. Views are valid during the call.
+struct HttpRequest {
+  std::string_view method;  // "GET", "POST", …
+  std::string_view path;    // without the query string
+  std::string_view query;   // after '?', undecoded; empty when none
+  std::string_view body;    // decompressed
+  std::function<std::string_view(std::string_view name)> header;  // "" when absent
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Runs on an event-loop thread: a handler must answer quickly (no blocking
+// on the log or on locks held for long) and may be called concurrently.
+using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
+
+struct HttpRoute {
+  std::string method;       // "GET" (also serves HEAD) or "POST"
+  std::string path_prefix;  // "/v1/profiles/" matches "/v1/profiles/u1"
+  HttpHandler handler;
+};
+
+// {"success":false,"error":message,"code":…} — the one error body shape.
+std::string HttpErrorBody(const Status& st);
+// The HTTP status for a Status code (InvalidArgument 400, Unauthenticated
+// 401, NotFound 404, TooLarge 413, back-pressure/IO 503, else 500).
+int HttpStatusFor(const Status& st);
+
 class Collector {
  public:
   // Binds and starts serving. IOError when the address cannot be bound.
   static Result<std::unique_ptr<Collector>> Start(const CollectorOptions& options, IngestPath* ingest,
-                                                  log::Log* log, monitor::Registry* metrics);
+                                                  log::Log* log, monitor::Registry* metrics,
+                                                  std::vector<HttpRoute> routes = {});
   ~Collector();  // Stop()s
   Collector(const Collector&) = delete;
   Collector& operator=(const Collector&) = delete;

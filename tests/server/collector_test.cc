@@ -340,6 +340,49 @@ TEST_F(CollectorTest, DeduplicationSurvivesRestartWithAndWithoutSnapshot) {
   EXPECT_EQ(server_->event_log().EndOffset().value, 1u);
 }
 
+// Parts add their endpoints as HttpRoutes: matched by method and prefix,
+// given the query and the decompressed body, and a throwing handler is a 500,
+// not a dead listener.
+TEST(CollectorRoutesTest, ServesAddedRoutes) {
+  testing::TempDir dir("sluice-routes");
+  monitor::Registry metrics;
+  log::LogOptions lo;
+  lo.dir = dir.path() + "/log";
+  auto lg = log::Log::Open(lo);
+  ASSERT_TRUE(lg.ok());
+  ingest::IngestPath ingest({}, &metrics);
+  std::vector<ingest::HttpRoute> routes;
+  routes.push_back({"GET", "/v1/things/", [](const ingest::HttpRequest& r) {
+                      return ingest::HttpReply{200, std::string(r.path) + "|" + std::string(r.query) + "|" +
+                                                        std::string(r.header("X-Token")),
+                                               "text/plain", {{"X-Seen", "1"}}};
+                    }});
+  routes.push_back({"POST", "/v1/echo", [](const ingest::HttpRequest& r) {
+                      return ingest::HttpReply{201, std::string(r.body), "application/json", {}};
+                    }});
+  routes.push_back({"GET", "/v1/boom", [](const ingest::HttpRequest&) -> ingest::HttpReply {
+                      throw std::runtime_error("handler bug");
+                    }});
+  ingest::CollectorOptions co;
+  co.port = 0;
+  co.threads = 1;
+  auto collector = ingest::Collector::Start(co, &ingest, lg->get(), &metrics, std::move(routes));
+  ASSERT_TRUE(collector.ok()) << collector.status().ToString();
+  HttpClient client((*collector)->port());
+  auto r = client.Send(verb::get, "/v1/things/u1?fields=a,b", "", {{"X-Token", "t"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "/v1/things/u1|fields=a,b|t");
+  EXPECT_EQ(r.headers["x-seen"], "1");
+  r = client.Post("/v1/echo", Gzip("{\"a\":1}"), {{"Content-Encoding", "gzip"}});
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "{\"a\":1}");
+  EXPECT_EQ(client.Post("/v1/things/u1", "").status, 404);  // wrong method
+  r = client.Get("/v1/boom");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("handler bug"), std::string::npos);
+  EXPECT_EQ(client.Get("/v1/things/x").status, 200);  // still serving
+}
+
 TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   testing::TempDir temp("sluice-config");
   const std::string& dir = temp.path();
