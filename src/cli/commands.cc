@@ -17,27 +17,20 @@
 
 namespace sluice::cli {
 
-namespace {
-
 int Fail(const char* command, const Status& st) {
   std::fprintf(stderr, "sluice %s: %s\n", command, st.message().c_str());
   return st.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
 }
 
+namespace {
 std::string LogDir(const std::string& data_dir) { return data_dir + "/log"; }
+}  // namespace
 
-// The --config file when one is given, else the embedded defaults.
 Result<server::ServerConfig> ConfigFromFlag(const std::string& path) {
   if (path.empty()) return server::ServerConfig{};
   return server::LoadServerConfig(path);
 }
 
-// A data directory this process owns for the command's duration: its lock
-// and its opened (recovered) log. `busy_hint` follows a "directory in use" error.
-struct OwnedDataDir {
-  std::unique_ptr<DataDirLock> lock;
-  std::unique_ptr<log::Log> log;
-};
 Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint) {
   OwnedDataDir d;
   auto lock = DataDirLock::Acquire(data_dir);
@@ -51,8 +44,6 @@ Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions op
   SLUICE_ASSIGN_OR_RETURN(d.log, log::Log::Open(options));
   return d;
 }
-
-}  // namespace
 
 int RunServe(const ServeArgs& args) {
   auto loaded = ConfigFromFlag(args.config);

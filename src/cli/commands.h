@@ -5,8 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/data_dir.h"
+#include "core/status.h"
+#include "log/log.h"
+#include "server/server.h"
 
 namespace sluice::cli {
 
@@ -39,11 +46,35 @@ struct DemoArgs {
   int events = 5000;
 };
 
+struct LakeArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  std::string table;           // compact: all tables when empty; files/history: required
+  int64_t version = -1;        // files: -1 = latest
+};
+
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
 int RunLogStat(const LogArgs& args);
 int RunLogDump(const LogArgs& args);
 int RunDemo(const DemoArgs& args);
 int RunDedupStat(const DedupArgs& args);
+int RunLakeFlush(const LakeArgs& args);
+int RunLakeCompact(const LakeArgs& args);
+int RunLakeFiles(const LakeArgs& args);
+int RunLakeHistory(const LakeArgs& args);
+
+// Shared by the commands: the one error line on stderr ("sluice CMD: …")
+// and its exit code (usage 2 for InvalidArgument, else 3).
+int Fail(const char* command, const Status& st);
+// The --config file when one is given, else the embedded defaults.
+Result<server::ServerConfig> ConfigFromFlag(const std::string& path);
+// A data directory this process owns for the command's duration: its lock
+// and its opened (recovered) log. `busy_hint` follows a "directory in use" error.
+struct OwnedDataDir {
+  std::unique_ptr<DataDirLock> lock;
+  std::unique_ptr<log::Log> log;
+};
+Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint);
 
 }  // namespace sluice::cli

@@ -52,6 +52,25 @@ int main(int argc, char** argv) {
   dedup_stat_cmd->add_option("--config", dedup_args.config, "YAML config with the server's dedup windows");
 
   DemoArgs demo;
+  LakeArgs lake_args;
+  auto* lake_cmd = app.add_subcommand("lake", "The lake: Parquet + Delta tables under DATA/lake.");
+  lake_cmd->require_subcommand(1);
+  auto* lake_flush_cmd = lake_cmd->add_subcommand("flush", "Commit everything in the log to the lake (server stopped).");
+  auto* lake_compact_cmd = lake_cmd->add_subcommand("compact", "Rewrite small files of closed partitions, one commit.");
+  auto* lake_files_cmd = lake_cmd->add_subcommand("files", "List the data files of a table version (time travel).");
+  auto* lake_history_cmd = lake_cmd->add_subcommand("history", "List a table's commits.");
+  for (auto* c : {lake_flush_cmd, lake_compact_cmd, lake_files_cmd, lake_history_cmd}) {
+    c->add_option("--data-dir", lake_args.data_dir, "Data directory (default ./sluice-data)");
+  }
+  for (auto* c : {lake_flush_cmd, lake_compact_cmd}) {
+    c->add_option("--config", lake_args.config, "YAML config (lake file size, log options)");
+  }
+  lake_compact_cmd->add_option("--table", lake_args.table, "events or quarantine (default both)");
+  for (auto* c : {lake_files_cmd, lake_history_cmd}) {
+    c->add_option("--table", lake_args.table, "events or quarantine")->required();
+  }
+  lake_files_cmd->add_option("--version", lake_args.version, "Table version (default latest)");
+
   auto* demo_cmd = app.add_subcommand("demo", "Start a server, send sample traffic over HTTP, report.");
   demo_cmd->add_option("--data-dir", demo.data_dir, "Data directory (default ./sluice-data)");
   demo_cmd->add_option("--events", demo.events, "How many events to send (default 5000)");
@@ -81,5 +100,9 @@ int main(int argc, char** argv) {
   if (dump_cmd->parsed()) return RunLogDump(log_args);
   if (demo_cmd->parsed()) return RunDemo(demo);
   if (dedup_stat_cmd->parsed()) return RunDedupStat(dedup_args);
+  if (lake_flush_cmd->parsed()) return RunLakeFlush(lake_args);
+  if (lake_compact_cmd->parsed()) return RunLakeCompact(lake_args);
+  if (lake_files_cmd->parsed()) return RunLakeFiles(lake_args);
+  if (lake_history_cmd->parsed()) return RunLakeHistory(lake_args);
   return kExitUsage;
 }

@@ -113,7 +113,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -173,6 +173,19 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
     }
   }
   if (Status v = c.dedup.Validate(); !v.ok()) return Status::InvalidArgument("config dedup: " + v.message());
+
+  Section lk = top.Sub("lake");
+  SLUICE_RETURN_IF_ERROR(lk.Check({"enabled", "target_file_mb", "max_file_age", "memory_limit"}));
+  SLUICE_RETURN_IF_ERROR(lk.Get("enabled", &c.lake_enabled));
+  int64_t target_mb = static_cast<int64_t>(c.lake.target_file_bytes >> 20);
+  SLUICE_RETURN_IF_ERROR(lk.Get("target_file_mb", &target_mb));
+  if (target_mb < 1) return Status::InvalidArgument(lk.Where("target_file_mb") + "must be at least 1");
+  c.lake.target_file_bytes = static_cast<uint64_t>(target_mb) << 20;
+  int64_t age_seconds = c.lake.max_file_age_ms / 1000;
+  SLUICE_RETURN_IF_ERROR(lk.GetDuration("max_file_age", &age_seconds));
+  if (age_seconds < 1) return Status::InvalidArgument(lk.Where("max_file_age") + "must be at least 1s");
+  c.lake.max_file_age_ms = age_seconds * 1000;
+  SLUICE_RETURN_IF_ERROR(lk.Get("memory_limit", &c.lake.duckdb_memory_limit));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -208,6 +221,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     // kill -9 never lets a retry through.
     SLUICE_RETURN_IF_ERROR(dedup::RebuildFromLog(*s->dedup_, *s->log_, dedup::SnapshotPath(config.data_dir),
                                                  NowMicros(), &s->dedup_rebuild_));
+  }
+  if (config.lake_enabled) {
+    lake::LakeOptions lo = config.lake;
+    lo.root = config.data_dir + "/lake";
+    SLUICE_ASSIGN_OR_RETURN(s->lake_, lake::LakeWriter::Open(lo, s->log_.get(), &s->metrics_));
+    s->lake_->Start();
   }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   SLUICE_ASSIGN_OR_RETURN(s->collector_,
@@ -254,6 +273,13 @@ Status Server::Stop() {
     maintenance_.join();
   }
   if (collector_) collector_->Stop();
+  if (lake_) {
+    // Every acknowledged event is in the log; commit them to the lake too,
+    // so a clean stop leaves nothing for the next start to catch up on.
+    Status lk = lake_->Stop();
+    if (!lk.ok()) std::fprintf(stderr, "sluice: lake: %s\n", lk.ToString().c_str());
+    lake_.reset();
+  }
   Status st = log_ ? log_->Close() : Status::Ok();
   if (dedup_ && log_ && st.ok()) {
     // Every request is answered and the log is closed: the state covers

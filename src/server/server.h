@@ -1,10 +1,11 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
-// path and the HTTP collector, wired from one ServerConfig; start-up order,
+// path, the lake writer and the HTTP collector, wired from one ServerConfig; start-up order,
 // shutdown order and signals.
 //
 // Invariants: the data directory is locked for the Server's whole life; on
 // shutdown the collector stops first (in-flight requests are answered), then
-// the log drains and syncs, then the lock is released.
+// the lake commits what it staged, then the log drains and syncs, then the
+// lock is released.
 //
 // Threading: Start/Stop from one thread; Stop may race with nothing else.
 #pragma once
@@ -19,6 +20,7 @@
 #include "core/status.h"
 #include "dedup/dedup.h"
 #include "ingest/ingest.h"
+#include "lake/lake.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
 
@@ -32,6 +34,8 @@ struct ServerConfig {
   bool dedup_enabled = true;
   dedup::DedupConfig dedup;
   int64_t dedup_snapshot_interval_seconds = 300;  // also written at shutdown
+  bool lake_enabled = true;
+  lake::LakeOptions lake;  // lake.root is derived: <data_dir>/lake
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -61,6 +65,8 @@ class Server {
   // Null when deduplication is disabled.
   dedup::Deduplicator* deduplicator() { return dedup_.get(); }
   const dedup::RebuildReport& dedup_rebuild() const { return dedup_rebuild_; }
+  // Null when the lake is disabled.
+  lake::LakeWriter* lake_writer() { return lake_.get(); }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -72,6 +78,7 @@ class Server {
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<dedup::Deduplicator> dedup_;
   dedup::RebuildReport dedup_rebuild_;
+  std::unique_ptr<lake::LakeWriter> lake_;
   std::unique_ptr<ingest::IngestPath> ingest_;
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;

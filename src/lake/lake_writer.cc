@@ -1,0 +1,649 @@
+// LakeWriter: log records → DuckDB staging tables (appender, data chunks) →
+// COPY … TO Parquet (zstd, partitioned) → files moved into the table →
+// Delta commit with the txn offset → log consumer offset.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <simdjson.h>
+
+#include "core/data_dir.h"
+#include "core/event.h"
+#include "core/time.h"
+#include "lake/embedded_duckdb.h"
+#include "lake/lake.h"
+#include "lake/lake_files.h"
+
+namespace sluice::lake {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Column indexes in LakeColumns() order; the staging table adds dt, hour.
+enum Col : idx_t {
+  kMessageId, kType, kEvent, kUserId, kAnonymousId, kTimestamp, kOriginalTimestamp, kSentAt, kReceivedAt,
+  kProperties, kTraits, kContext, kSource, kLogOffset, kName, kGroupId, kPreviousId, kIntegrations, kExtra,
+  kErrors, kRaw,  // quarantine only
+};
+
+constexpr int64_t kMicrosPerHour = 3'600'000'000;
+
+std::string ErrorsJson(const Event& e) {
+  std::string out = "[";
+  for (size_t k = 0; k < e.violations.size(); ++k) {
+    if (k) out += ',';
+    out += "{\"path\":";
+    AppendJsonString(&out, e.violations[k].path);
+    out += ",\"rule\":";
+    AppendJsonString(&out, e.violations[k].rule);
+    out += ",\"message\":";
+    AppendJsonString(&out, e.violations[k].message);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// One lake table being written: its DuckDB staging table, the appender
+// filling it chunk by chunk, and its Delta log.
+class StagedTable {
+ public:
+  StagedTable(std::string name, bool quarantine, std::string root)
+      : name_(std::move(name)), quarantine_(quarantine), delta_(std::move(root)) {}
+  ~StagedTable() { Release(); }
+
+  const std::string& name() const { return name_; }
+  bool quarantine() const { return quarantine_; }
+  const DeltaTable& delta() const { return delta_; }
+  DeltaSnapshot& snapshot() { return snapshot_; }
+  int64_t txn_version() const {
+    auto it = snapshot_.txn_versions.find(kLakeAppId);
+    return it == snapshot_.txn_versions.end() ? -1 : it->second;
+  }
+  uint64_t staged_rows() const { return staged_rows_; }
+  uint64_t staged_bytes() const { return staged_bytes_; }
+  int64_t oldest_staged_ms() const { return oldest_staged_ms_; }
+  uint64_t committed_rows = 0;
+  uint64_t committed_files = 0;
+
+  std::string stage_table() const { return "stage_" + name_; }
+  size_t column_count() const { return LakeColumns(quarantine_).size() + 2; }  // + dt, hour
+
+  // Creates the staging table and its appender.
+  Status Begin(EmbeddedDuckDb* db) {
+    db_ = db;
+    std::string ddl = "CREATE OR REPLACE TABLE " + stage_table() + " (";
+    for (const LakeColumn& c : LakeColumns(quarantine_)) {
+      ddl += std::string(c.name) + " " +
+             (std::string_view(c.delta_type) == "timestamp" ? "TIMESTAMPTZ"
+              : std::string_view(c.delta_type) == "long"    ? "BIGINT"
+                                                            : "VARCHAR") +
+             ", ";
+    }
+    ddl += "dt VARCHAR, hour VARCHAR)";
+    SLUICE_RETURN_IF_ERROR(db_->Execute(ddl));
+    return OpenAppender();
+  }
+
+  void Add(const Event& e, uint64_t offset) {
+    if (row_ == duckdb_vector_size()) AppendChunk();
+    if (staged_rows_ == 0) oldest_staged_ms_ = SteadyMillis();
+    const idx_t r = row_;
+    auto str = [&](idx_t col, std::string_view v) {
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
+      if (v.empty()) {
+        duckdb_vector_ensure_validity_writable(vec);
+        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
+        return;
+      }
+      if (!simdjson::validate_utf8(v.data(), v.size())) {
+        // Only a quarantined event can carry a lone surrogate decoded from
+        // an escape; Parquet strings must be UTF-8, so it is replaced.
+        std::string fixed = ReplaceInvalidUtf8(v);
+        duckdb_vector_assign_string_element_len(vec, r, fixed.data(), fixed.size());
+      } else {
+        duckdb_vector_assign_string_element_len(vec, r, v.data(), v.size());
+      }
+      staged_bytes_ += v.size();
+    };
+    auto i64 = [&](idx_t col, std::optional<int64_t> v) {
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
+      if (!v) {
+        duckdb_vector_ensure_validity_writable(vec);
+        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
+        return;
+      }
+      static_cast<int64_t*>(duckdb_vector_get_data(vec))[r] = *v;
+      staged_bytes_ += 8;
+    };
+    str(kMessageId, e.message_id);
+    str(kType, EventTypeName(e.type));
+    str(kEvent, e.event);
+    str(kUserId, e.user_id);
+    str(kAnonymousId, e.anonymous_id);
+    i64(kTimestamp, e.timestamp_us);
+    i64(kOriginalTimestamp, e.original_timestamp_us);
+    i64(kSentAt, e.sent_at_us);
+    i64(kReceivedAt, e.received_at_us);
+    str(kProperties, e.properties);
+    str(kTraits, e.traits);
+    str(kContext, e.context);
+    str(kSource, e.source);
+    i64(kLogOffset, static_cast<int64_t>(offset));
+    str(kName, e.name);
+    str(kGroupId, e.group_id);
+    str(kPreviousId, e.previous_id);
+    str(kIntegrations, e.integrations);
+    str(kExtra, e.extra);
+    idx_t next = kExtra + 1;
+    if (quarantine_) {
+      str(kErrors, ErrorsJson(e));
+      str(kRaw, e.raw);
+      next = kRaw + 1;
+    }
+    int64_t hour_start = e.received_at_us - ((e.received_at_us % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour;
+    if (hour_start != cached_hour_) {
+      cached_hour_ = hour_start;
+      std::string iso = FormatIso8601(hour_start);  // 2026-11-26T14:00:00.000000Z
+      cached_dt_ = iso.substr(0, 10);
+      cached_hh_ = iso.substr(11, 2);
+    }
+    str(next, cached_dt_);
+    str(next + 1, cached_hh_);
+    ++row_;
+    ++staged_rows_;
+  }
+
+  // Moves every staged row into the DuckDB table.
+  Status FlushAppender() {
+    AppendChunk();
+    if (duckdb_appender_flush(appender_) == DuckDBError) {
+      return Status::Internal("duckdb appender: " + AppenderError());
+    }
+    return Status::Ok();
+  }
+
+  // Empties the staging table after a commit.
+  Status Reset() {
+    Release();
+    SLUICE_RETURN_IF_ERROR(db_->Execute("TRUNCATE " + stage_table()));
+    staged_rows_ = 0;
+    staged_bytes_ = 0;
+    return OpenAppender();
+  }
+
+ private:
+  Status OpenAppender() {
+    if (duckdb_appender_create(db_->connection(), nullptr, stage_table().c_str(), &appender_) == DuckDBError) {
+      return Status::Internal("duckdb appender: " + AppenderError());
+    }
+    std::vector<duckdb_logical_type> types;
+    for (const LakeColumn& c : LakeColumns(quarantine_)) {
+      types.push_back(duckdb_create_logical_type(std::string_view(c.delta_type) == "timestamp" ? DUCKDB_TYPE_TIMESTAMP_TZ
+                                                 : std::string_view(c.delta_type) == "long"    ? DUCKDB_TYPE_BIGINT
+                                                                                               : DUCKDB_TYPE_VARCHAR));
+    }
+    types.push_back(duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR));
+    types.push_back(duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR));
+    chunk_ = duckdb_create_data_chunk(types.data(), types.size());
+    for (auto& t : types) duckdb_destroy_logical_type(&t);
+    row_ = 0;
+    return Status::Ok();
+  }
+
+  void AppendChunk() {
+    if (row_ == 0) return;
+    duckdb_data_chunk_set_size(chunk_, row_);
+    // The chunk's types match the table's, so this fails only on memory
+    // exhaustion; FlushAppender reports the appender's error then.
+    duckdb_append_data_chunk(appender_, chunk_);
+    duckdb_data_chunk_reset(chunk_);
+    row_ = 0;
+  }
+
+  std::string AppenderError() {
+    const char* e = appender_ ? duckdb_appender_error(appender_) : nullptr;
+    return e ? e : "unknown error";
+  }
+
+  void Release() {
+    if (chunk_) duckdb_destroy_data_chunk(&chunk_);
+    if (appender_) duckdb_appender_destroy(&appender_);
+    chunk_ = nullptr;
+    appender_ = nullptr;
+  }
+
+  static std::string ReplaceInvalidUtf8(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    size_t i = 0;
+    while (i < v.size()) {
+      size_t len = 1;
+      unsigned char c = static_cast<unsigned char>(v[i]);
+      if (c >= 0xF0) len = 4;
+      else if (c >= 0xE0) len = 3;
+      else if (c >= 0xC0) len = 2;
+      if (i + len <= v.size() && simdjson::validate_utf8(v.data() + i, len)) {
+        out.append(v.data() + i, len);
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD";  // U+FFFD
+        ++i;
+      }
+    }
+    return out;
+  }
+
+  std::string name_;
+  bool quarantine_;
+  DeltaTable delta_;
+  DeltaSnapshot snapshot_;
+  EmbeddedDuckDb* db_ = nullptr;
+  duckdb_appender appender_ = nullptr;
+  duckdb_data_chunk chunk_ = nullptr;
+  idx_t row_ = 0;
+  uint64_t staged_rows_ = 0;
+  uint64_t staged_bytes_ = 0;
+  int64_t oldest_staged_ms_ = 0;
+  int64_t cached_hour_ = -1;
+  std::string cached_dt_, cached_hh_;
+};
+
+struct LakeWriter::Impl {
+  LakeOptions options;
+  log::Log* log = nullptr;
+  std::unique_ptr<EmbeddedDuckDb> db;
+  std::vector<std::unique_ptr<StagedTable>> tables;  // events, quarantine
+  std::unique_ptr<log::LogReader> reader;
+  log::LogOffset next;             // next log offset to read
+  log::LogOffset committed_next;   // consumer offset last committed
+  bool crashed = false;            // a simulated crash: refuse all work
+  // Parquet bytes per staged input byte, learned from the files written.
+  double parquet_ratio = 0.12;
+  Event event;
+
+  monitor::Counter* rows_total[2];
+  monitor::Counter* files_total[2];
+  monitor::Counter* commits_total[2];
+  monitor::Counter* bytes_total;
+  monitor::Counter* errors_total;
+  monitor::Histogram* flush_seconds;
+
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  Status thread_error = Status::Ok();
+
+  Status Recover();
+  Status CommitTable(StagedTable& t, int64_t through_offset, LakeFlushReport* report);
+};
+
+LakeWriter::LakeWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LakeWriter::~LakeWriter() {
+  if (impl_->thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(impl_->mu);
+      impl_->stop = true;
+    }
+    impl_->cv.notify_all();
+    impl_->thread.join();
+  }
+}
+
+Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const LakeOptions& options, log::Log* log,
+                                                     monitor::Registry* metrics) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->log = log;
+  const std::string staging = options.root + "/_staging";
+  std::error_code ec;
+  fs::remove_all(staging, ec);  // only ever half-written Parquet from a previous run
+  SLUICE_RETURN_IF_ERROR(CreateDirectories(staging + "/tmp"));
+  DuckDbOptions dopt;
+  dopt.memory_limit = options.duckdb_memory_limit;
+  dopt.threads = options.duckdb_threads;
+  dopt.temp_directory = staging + "/tmp";
+  SLUICE_ASSIGN_OR_RETURN(impl->db, EmbeddedDuckDb::Open(dopt));
+  impl->tables.push_back(std::make_unique<StagedTable>(kEventsTable, false, options.root + "/" + kEventsTable));
+  impl->tables.push_back(std::make_unique<StagedTable>(kQuarantineTable, true, options.root + "/" + kQuarantineTable));
+  for (int k = 0; k < 2; ++k) {
+    monitor::Labels table{{"table", impl->tables[k]->name()}};
+    impl->rows_total[k] = metrics->GetCounter("sluice_lake_rows_total", "Rows committed to the lake.", table);
+    impl->files_total[k] = metrics->GetCounter("sluice_lake_files_total", "Parquet files committed to the lake.", table);
+    impl->commits_total[k] = metrics->GetCounter("sluice_lake_commits_total", "Delta commits written.", table);
+  }
+  impl->bytes_total = metrics->GetCounter("sluice_lake_bytes_total", "Parquet bytes committed to the lake.");
+  impl->errors_total = metrics->GetCounter("sluice_lake_errors_total", "Lake flushes that failed (retried).");
+  impl->flush_seconds = metrics->GetHistogram("sluice_lake_flush_seconds", "Time to write and commit one roll.",
+                                              {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  SLUICE_RETURN_IF_ERROR(impl->Recover());
+  Impl* raw = impl.get();
+  metrics->AddGaugeCallback("sluice_lake_lag_records", "Durable log records not yet committed to the lake.", {},
+                            [raw, log] { return static_cast<double>(log->EndOffset().value - raw->committed_next.value); });
+  metrics->AddGaugeCallback("sluice_lake_lag_seconds", "Age of the oldest row staged for the lake (0 when none).", {},
+                            [raw] {
+                              int64_t oldest = 0;
+                              for (auto& t : raw->tables) {
+                                if (t->staged_rows() && (!oldest || t->oldest_staged_ms() < oldest)) oldest = t->oldest_staged_ms();
+                              }
+                              return oldest ? (SteadyMillis() - oldest) / 1000.0 : 0.0;
+                            });
+  return std::unique_ptr<LakeWriter>(new LakeWriter(std::move(impl)));
+}
+
+Status LakeWriter::Impl::Recover() {
+  for (auto& t : tables) {
+    SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
+    if (t->snapshot().version < 0) {
+      DeltaCommit create;
+      DeltaCommitInfo info;
+      info.timestamp_ms = NowMillis();
+      info.operation = "CREATE TABLE";
+      info.operation_parameters = {{"isManaged", "false"},
+                                   {"description", t->quarantine() ? "Sluice quarantined events" : "Sluice events"},
+                                   {"partitionBy", "[\"dt\",\"hour\"]"},
+                                   {"properties", "{}"}};
+      info.engine_info = "sluice/" SLUICE_VERSION;
+      create.commit_info = info;
+      create.protocol = DeltaProtocol{};
+      DeltaMetadata meta;
+      meta.id = NewUuid();
+      meta.schema_string = LakeSchemaString(t->quarantine());
+      meta.partition_columns = {"dt", "hour"};
+      meta.created_time_ms = info.timestamp_ms;
+      create.metadata = meta;
+      Status st = t->delta().TryCommit(0, create);
+      if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+      SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
+    }
+    SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> added, t->delta().EverAddedPaths());
+    SLUICE_RETURN_IF_ERROR(RemoveUncommittedFiles(t->delta().root(), added));
+    SLUICE_RETURN_IF_ERROR(t->Begin(db.get()));
+  }
+  // Resume: a table's own txn says what it holds; the consumer offset says
+  // what every table held when it was written (it is written after them).
+  log::LogOffset consumer{0};
+  Result<log::LogOffset> c = log->ConsumerOffset(kLakeConsumer);
+  if (c.ok()) consumer = *c;
+  uint64_t from = UINT64_MAX;
+  for (auto& t : tables) from = std::min<uint64_t>(from, std::max<uint64_t>(t->txn_version() + 1, consumer.value));
+  from = std::min(from, log->EndOffset().value);
+  if (from < log->StartOffset().value) {
+    // Only possible when the lake was enabled after the log had already
+    // dropped segments (no consumer kept them): start at what is left.
+    from = log->StartOffset().value;
+  }
+  next = log::LogOffset{from};
+  committed_next = next;
+  SLUICE_RETURN_IF_ERROR(log->CommitConsumerOffset(kLakeConsumer, next));
+  SLUICE_ASSIGN_OR_RETURN(reader, log->NewReader(next));
+  return Status::Ok();
+}
+
+Result<uint64_t> LakeWriter::Poll(uint64_t max_records) {
+  Impl& m = *impl_;
+  if (m.crashed) return Status::FailedPrecondition("lake writer crashed (test)");
+  uint64_t n = 0;
+  log::Record r;
+  bool has = false;
+  while (n < max_records) {
+    SLUICE_RETURN_IF_ERROR(m.reader->Next(&r, &has));
+    if (!has) break;
+    ++n;
+    m.next = log::LogOffset{r.offset.value + 1};
+    if (r.type != kEventRecordType) continue;
+    Status st = DecodeEvent(r.payload, &m.event);
+    if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
+    StagedTable& t = *m.tables[m.event.quarantined() ? 1 : 0];
+    if (static_cast<int64_t>(r.offset.value) <= t.txn_version()) continue;  // committed before a crash
+    t.Add(m.event, r.offset.value);
+  }
+  return n;
+}
+
+bool LakeWriter::ShouldRoll() const {
+  const Impl& m = *impl_;
+  uint64_t bytes = 0;
+  int64_t oldest = 0;
+  for (auto& t : m.tables) {
+    bytes += t->staged_bytes();
+    if (t->staged_rows() && (!oldest || t->oldest_staged_ms() < oldest)) oldest = t->oldest_staged_ms();
+  }
+  if (!oldest) return false;
+  return bytes * m.parquet_ratio >= m.options.target_file_bytes ||
+         SteadyMillis() - oldest >= m.options.max_file_age_ms;
+}
+
+Status LakeWriter::Flush(LakeFlushReport* report) {
+  Impl& m = *impl_;
+  if (m.crashed) return Status::FailedPrecondition("lake writer crashed (test)");
+  auto started = std::chrono::steady_clock::now();
+  const int64_t through = static_cast<int64_t>(m.next.value) - 1;
+  bool any = false;
+  for (auto& t : m.tables) {
+    if (!t->staged_rows()) continue;
+    any = true;
+    uint64_t input_bytes = t->staged_bytes();
+    LakeFlushReport local;
+    Status st = m.CommitTable(*t, through, &local);
+    if (!st.ok()) {
+      m.errors_total->Inc();
+      return st;
+    }
+    if (input_bytes && local.bytes) {
+      m.parquet_ratio = 0.5 * m.parquet_ratio + 0.5 * (static_cast<double>(local.bytes) / input_bytes);
+    }
+    if (report) {
+      report->rows += local.rows;
+      report->files += local.files;
+      report->bytes += local.bytes;
+      report->partitions.insert(report->partitions.end(), local.partitions.begin(), local.partitions.end());
+    }
+  }
+  if (any) m.flush_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (m.next != m.committed_next) {
+    SLUICE_RETURN_IF_ERROR(m.log->CommitConsumerOffset(kLakeConsumer, m.next));
+    m.committed_next = m.next;
+  }
+  return Status::Ok();
+}
+
+Status LakeWriter::Impl::CommitTable(StagedTable& t, int64_t through_offset, LakeFlushReport* report) {
+  const int idx = t.quarantine() ? 1 : 0;
+  SLUICE_RETURN_IF_ERROR(t.FlushAppender());
+  // Per-partition stats for the Delta add actions (one file per partition).
+  std::string cols;
+  std::string null_counts;
+  for (const LakeColumn& c : LakeColumns(t.quarantine())) {
+    if (!cols.empty()) cols += ", ";
+    cols += c.name;
+    null_counts += std::string(", count(*) - count(") + c.name + ")";
+  }
+  SLUICE_ASSIGN_OR_RETURN(
+      QueryRows stats,
+      db->Query("SELECT dt, hour, count(*), epoch_us(min(timestamp)), epoch_us(max(timestamp)), "
+                "epoch_us(min(received_at)), epoch_us(max(received_at))" +
+                null_counts + " FROM " + t.stage_table() + " GROUP BY dt, hour ORDER BY dt, hour"));
+  const std::string out_dir = options.root + "/_staging/" + NewUuid();
+  SLUICE_RETURN_IF_ERROR(db->Execute("COPY (SELECT " + cols + ", dt, hour FROM " + t.stage_table() + ") TO " +
+                                     SqlQuote(out_dir) +
+                                     " (FORMAT PARQUET, COMPRESSION ZSTD, PARTITION_BY (dt, hour), "
+                                     "WRITE_PARTITION_COLUMNS false)"));
+  DeltaCommit commit;
+  const int64_t now_ms = NowMillis();
+  uint64_t rows = 0, bytes = 0;
+  for (const auto& row : stats.rows) {
+    PartitionValues pv{{"dt", *row[0]}, {"hour", *row[1]}};
+    std::string rel_dir = "dt=" + *row[0] + "/hour=" + *row[1];
+    SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> written, ListParquetFiles(out_dir + "/" + rel_dir));
+    if (written.size() != 1) {
+      return Status::Internal("lake: expected one Parquet file for " + rel_dir + ", DuckDB wrote " +
+                              std::to_string(written.size()));
+    }
+    DeltaAdd add;
+    add.path = rel_dir + "/part-00000-" + NewUuid() + ".c000.zstd.parquet";
+    add.partition_values = pv;
+    add.modification_time_ms = now_ms;
+    add.data_change = true;
+    FileStats fstats;
+    fstats.num_records = std::stoll(*row[2]);
+    fstats.min_timestamp_us = std::stoll(*row[3]);
+    fstats.max_timestamp_us = std::stoll(*row[4]);
+    fstats.min_received_at_us = std::stoll(*row[5]);
+    fstats.max_received_at_us = std::stoll(*row[6]);
+    for (size_t c = 0; c < LakeColumns(t.quarantine()).size(); ++c) {
+      fstats.null_counts.emplace_back(LakeColumns(t.quarantine())[c].name, std::stoll(*row[7 + c]));
+    }
+    add.stats = EncodeFileStats(fstats);
+    SLUICE_ASSIGN_OR_RETURN(add.size, MoveIntoTable(written[0], t.delta().root() + "/" + add.path));
+    rows += fstats.num_records;
+    bytes += add.size;
+    if (report) report->partitions.push_back(t.name() + "/" + rel_dir);
+    commit.adds.push_back(std::move(add));
+  }
+  std::error_code ec;
+  fs::remove_all(out_dir, ec);
+  if (options.crash_point == LakeCrashPoint::kDataFilesWritten) {
+    crashed = true;
+    return Status::Internal("simulated crash after the data files were written");
+  }
+  DeltaCommitInfo info;
+  info.timestamp_ms = now_ms;
+  info.operation = "WRITE";
+  info.operation_parameters = {{"mode", "Append"}, {"partitionBy", "[\"dt\",\"hour\"]"}};
+  info.operation_metrics = {{"numFiles", std::to_string(commit.adds.size())},
+                            {"numOutputRows", std::to_string(rows)},
+                            {"numOutputBytes", std::to_string(bytes)}};
+  info.is_blind_append = true;
+  info.engine_info = "sluice/" SLUICE_VERSION;
+  commit.txns.push_back(DeltaTxn{kLakeAppId, through_offset, now_ms});
+  for (int attempt = 0;; ++attempt) {
+    const int64_t version = t.snapshot().version + 1;
+    info.read_version = t.snapshot().version;
+    commit.commit_info = info;
+    if (options.crash_point == LakeCrashPoint::kCommitFileWritten) {
+      // The temp file is written and synced; the crash comes before the link.
+      SLUICE_RETURN_IF_ERROR(t.delta().WriteTempCommit(commit).status());
+      crashed = true;
+      return Status::Internal("simulated crash after the temp commit file was written");
+    }
+    Status st = t.delta().TryCommit(version, commit);
+    if (st.ok()) {
+      t.snapshot().Apply(version, commit);
+      break;
+    }
+    if (st.code() != StatusCode::kAlreadyExists || attempt >= 16) return st;
+    // Another writer (compaction) took the version: blind appends never
+    // conflict, but a txn at or past ours would mean two lake writers.
+    SLUICE_ASSIGN_OR_RETURN(t.snapshot(), t.delta().Snapshot());
+    if (t.txn_version() >= through_offset) {
+      return Status::FailedPrecondition("lake: another writer already committed log offset " +
+                                        std::to_string(t.txn_version()) + " to " + t.name());
+    }
+  }
+  if (options.crash_point == LakeCrashPoint::kCommitted) {
+    crashed = true;
+    return Status::Internal("simulated crash after the commit, before the consumer offset");
+  }
+  rows_total[idx]->Inc(rows);
+  files_total[idx]->Inc(commit.adds.size());
+  commits_total[idx]->Inc();
+  bytes_total->Inc(bytes);
+  t.committed_rows += rows;
+  t.committed_files += commit.adds.size();
+  if (report) {
+    report->rows += rows;
+    report->files += commit.adds.size();
+    report->bytes += bytes;
+  }
+  return t.Reset();
+}
+
+Status LakeWriter::CatchUp(LakeFlushReport* report) {
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(uint64_t n, Poll());
+    if (ShouldRoll()) SLUICE_RETURN_IF_ERROR(Flush(report));
+    if (n == 0) break;
+  }
+  return Flush(report);
+}
+
+void LakeWriter::Start() {
+  impl_->thread = std::thread([this] { Loop(); });
+}
+
+void LakeWriter::Loop() {
+  Impl& m = *impl_;
+  int64_t backoff_ms = 0;
+  std::string last_error;
+  for (;;) {
+    uint64_t n = 0;
+    Result<uint64_t> polled = Poll();
+    Status st = polled.status();
+    if (st.ok()) n = *polled;
+    if (st.ok() && ShouldRoll()) st = Flush();
+    int64_t wait_ms = n == 0 ? m.options.poll_interval_ms : 0;
+    if (!st.ok()) {
+      // Staged rows stay staged; the next attempt rewrites their files.
+      if (st.ToString() != last_error) std::fprintf(stderr, "sluice: lake: %s (retrying)\n", st.ToString().c_str());
+      last_error = st.ToString();
+      backoff_ms = std::min<int64_t>(30'000, std::max<int64_t>(500, backoff_ms * 2));
+      wait_ms = backoff_ms;
+      std::lock_guard<std::mutex> l(m.mu);
+      m.thread_error = st;
+    } else if (backoff_ms) {
+      backoff_ms = 0;
+      last_error.clear();
+      std::lock_guard<std::mutex> l(m.mu);
+      m.thread_error = Status::Ok();
+    }
+    std::unique_lock<std::mutex> l(m.mu);
+    if (wait_ms) m.cv.wait_for(l, std::chrono::milliseconds(wait_ms), [&] { return m.stop; });
+    if (m.stop) break;
+  }
+}
+
+Status LakeWriter::Stop() {
+  Impl& m = *impl_;
+  if (m.thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(m.mu);
+      m.stop = true;
+    }
+    m.cv.notify_all();
+    m.thread.join();
+  }
+  if (m.crashed) return m.thread_error;
+  Status st = CatchUp();
+  return st.ok() ? m.thread_error : st;
+}
+
+std::vector<LakeTableStatus> LakeWriter::TableStatus() const {
+  std::vector<LakeTableStatus> out;
+  for (auto& t : impl_->tables) {
+    out.push_back({t->name(), t->snapshot().version, t->txn_version(), t->staged_rows(), t->committed_rows,
+                   t->committed_files});
+  }
+  return out;
+}
+
+log::LogOffset LakeWriter::next_offset() const { return impl_->next; }
+
+}  // namespace sluice::lake
