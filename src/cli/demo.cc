@@ -16,6 +16,8 @@
 
 #include "cli/commands.h"
 #include "core/core.h"
+#include "lake/embedded_duckdb.h"
+#include "lake/lake.h"
 #include "server/server.h"
 
 namespace sluice::cli {
@@ -155,6 +157,48 @@ void Post(CURL* curl, const std::string& url, const std::string& body, bool gzip
   }
 }
 
+// The lake after the stop committed it: partitions per table, then the
+// README's DuckDB query over the Parquet files.
+bool ReportLake(const std::string& data_dir) {
+  for (const char* table : {lake::kEventsTable, lake::kQuarantineTable}) {
+    auto snap = lake::DeltaTable(data_dir + "/lake/" + table).Snapshot();
+    if (!snap.ok()) {
+      std::fprintf(stderr, "sluice demo: lake %s: %s\n", table, snap.status().message().c_str());
+      return false;
+    }
+    std::map<std::string, std::pair<int64_t, int>> partitions;  // dir → rows, files
+    for (const auto& [path, add] : snap->files) {
+      auto& p = partitions[path.substr(0, path.rfind('/'))];
+      p.first += lake::StatsRecordCount(add);
+      ++p.second;
+    }
+    std::printf("  lake     %s: Delta version %lld, %lld rows in %zu Parquet files (%lld bytes)\n", table,
+                static_cast<long long>(snap->version), static_cast<long long>(snap->Rows()), snap->files.size(),
+                static_cast<long long>(snap->Bytes()));
+    for (const auto& [dir, p] : partitions) {
+      std::printf("             %s/%s  %lld rows, %d file(s)\n", table, dir.c_str(), static_cast<long long>(p.first),
+                  p.second);
+    }
+  }
+  auto db = lake::EmbeddedDuckDb::Open({});
+  if (!db.ok()) {
+    std::fprintf(stderr, "sluice demo: %s\n", db.status().message().c_str());
+    return false;
+  }
+  const std::string sql = "SELECT type, dt, hour, count(*) AS events FROM read_parquet('" + data_dir +
+                          "/lake/events/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY ALL";
+  std::printf("  query    duckdb: %s\n", sql.c_str());
+  auto rows = (*db)->Query(sql);
+  if (!rows.ok()) {
+    std::fprintf(stderr, "sluice demo: %s\n", rows.status().message().c_str());
+    return false;
+  }
+  for (const auto& r : rows->rows) {
+    std::printf("           %-10s dt=%s hour=%s %8s\n", r[0]->c_str(), r[1]->c_str(), r[2]->c_str(), r[3]->c_str());
+  }
+  return true;
+}
+
 }  // namespace
 
 int RunDemo(const DemoArgs& args) {
@@ -265,6 +309,7 @@ int RunDemo(const DemoArgs& args) {
     return kExitFailure;
   }
   std::printf("  stopped  cleanly; inspect with: sluice log stat --data-dir %s\n", args.data_dir.c_str());
+  if (!ReportLake(args.data_dir)) return kExitFailure;
   return tally.failed_requests == 0 ? kExitOk : kExitFailure;
 }
 
