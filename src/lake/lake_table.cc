@@ -130,7 +130,7 @@ Result<CompactionReport> CompactTable(const std::string& table_root, const Compa
     const std::string out = staging + "/" + NewUuid() + ".parquet";
     const std::string source = "read_parquet(" + SqlList(inputs) + ", hive_partitioning=false)";
     Status st = db->Execute("COPY (SELECT * FROM " + source + " ORDER BY log_offset) TO " + SqlQuote(out) +
-                            " (FORMAT PARQUET, COMPRESSION ZSTD)");
+                            " (" + kLakeParquetOptions + ")");
     Result<QueryRows> cols = st.ok() ? db->Query("SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(" +
                                                  SqlQuote(out) + "))")
                                      : Result<QueryRows>(st);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <simdjson.h>
 
 #include "core/data_dir.h"
@@ -100,13 +101,39 @@ class StagedTable {
     return OpenAppender();
   }
 
+  // What the Delta add action of each partition's file says about it,
+  // gathered as rows are staged (no second pass over the data).
+  struct PartitionStats {
+    int64_t rows = 0;
+    int64_t min_timestamp = INT64_MAX, max_timestamp = INT64_MIN;
+    int64_t min_received = INT64_MAX, max_received = INT64_MIN;
+    std::vector<int64_t> nulls;  // per data column
+  };
+  const std::map<std::pair<std::string, std::string>, PartitionStats>& partitions() const { return partitions_; }
+
   void Add(const Event& e, uint64_t offset) {
     if (row_ == duckdb_vector_size()) AppendChunk();
     if (staged_rows_ == 0) oldest_staged_ms_ = SteadyMillis();
+    int64_t hour_start = e.received_at_us - ((e.received_at_us % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour;
+    if (hour_start != cached_hour_ || !cached_stats_) {
+      cached_hour_ = hour_start;
+      std::string iso = FormatIso8601(hour_start);  // 2026-11-26T14:00:00.000000Z
+      cached_dt_ = iso.substr(0, 10);
+      cached_hh_ = iso.substr(11, 2);
+      cached_stats_ = &partitions_[{cached_dt_, cached_hh_}];
+      if (cached_stats_->nulls.empty()) cached_stats_->nulls.assign(LakeColumns(quarantine_).size(), 0);
+    }
+    PartitionStats& ps = *cached_stats_;
+    ++ps.rows;
+    ps.min_timestamp = std::min(ps.min_timestamp, e.timestamp_us);
+    ps.max_timestamp = std::max(ps.max_timestamp, e.timestamp_us);
+    ps.min_received = std::min(ps.min_received, e.received_at_us);
+    ps.max_received = std::max(ps.max_received, e.received_at_us);
     const idx_t r = row_;
     auto str = [&](idx_t col, std::string_view v) {
       duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
       if (v.empty()) {
+        if (col < ps.nulls.size()) ++ps.nulls[col];
         duckdb_vector_ensure_validity_writable(vec);
         duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
         return;
@@ -124,6 +151,7 @@ class StagedTable {
     auto i64 = [&](idx_t col, std::optional<int64_t> v) {
       duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
       if (!v) {
+        ++ps.nulls[col];
         duckdb_vector_ensure_validity_writable(vec);
         duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
         return;
@@ -156,13 +184,6 @@ class StagedTable {
       str(kRaw, e.raw);
       next = kRaw + 1;
     }
-    int64_t hour_start = e.received_at_us - ((e.received_at_us % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour;
-    if (hour_start != cached_hour_) {
-      cached_hour_ = hour_start;
-      std::string iso = FormatIso8601(hour_start);  // 2026-11-26T14:00:00.000000Z
-      cached_dt_ = iso.substr(0, 10);
-      cached_hh_ = iso.substr(11, 2);
-    }
     str(next, cached_dt_);
     str(next + 1, cached_hh_);
     ++row_;
@@ -184,6 +205,8 @@ class StagedTable {
     SLUICE_RETURN_IF_ERROR(db_->Execute("TRUNCATE " + stage_table()));
     staged_rows_ = 0;
     staged_bytes_ = 0;
+    partitions_.clear();
+    cached_stats_ = nullptr;
     return OpenAppender();
   }
 
@@ -262,6 +285,8 @@ class StagedTable {
   int64_t oldest_staged_ms_ = 0;
   int64_t cached_hour_ = -1;
   std::string cached_dt_, cached_hh_;
+  std::map<std::pair<std::string, std::string>, PartitionStats> partitions_;
+  PartitionStats* cached_stats_ = nullptr;
 };
 
 struct LakeWriter::Impl {
@@ -468,30 +493,22 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
 Status LakeWriter::Impl::CommitTable(StagedTable& t, int64_t through_offset, LakeFlushReport* report) {
   const int idx = t.quarantine() ? 1 : 0;
   SLUICE_RETURN_IF_ERROR(t.FlushAppender());
-  // Per-partition stats for the Delta add actions (one file per partition).
   std::string cols;
-  std::string null_counts;
   for (const LakeColumn& c : LakeColumns(t.quarantine())) {
     if (!cols.empty()) cols += ", ";
     cols += c.name;
-    null_counts += std::string(", count(*) - count(") + c.name + ")";
   }
-  SLUICE_ASSIGN_OR_RETURN(
-      QueryRows stats,
-      db->Query("SELECT dt, hour, count(*), epoch_us(min(timestamp)), epoch_us(max(timestamp)), "
-                "epoch_us(min(received_at)), epoch_us(max(received_at))" +
-                null_counts + " FROM " + t.stage_table() + " GROUP BY dt, hour ORDER BY dt, hour"));
   const std::string out_dir = options.root + "/_staging/" + NewUuid();
   SLUICE_RETURN_IF_ERROR(db->Execute("COPY (SELECT " + cols + ", dt, hour FROM " + t.stage_table() + ") TO " +
                                      SqlQuote(out_dir) +
-                                     " (FORMAT PARQUET, COMPRESSION ZSTD, PARTITION_BY (dt, hour), "
-                                     "WRITE_PARTITION_COLUMNS false)"));
+                                     " (" + kLakeParquetOptions +
+                                     ", PARTITION_BY (dt, hour), WRITE_PARTITION_COLUMNS false)"));
   DeltaCommit commit;
   const int64_t now_ms = NowMillis();
   uint64_t rows = 0, bytes = 0;
-  for (const auto& row : stats.rows) {
-    PartitionValues pv{{"dt", *row[0]}, {"hour", *row[1]}};
-    std::string rel_dir = "dt=" + *row[0] + "/hour=" + *row[1];
+  for (const auto& [partition, ps] : t.partitions()) {
+    PartitionValues pv{{"dt", partition.first}, {"hour", partition.second}};
+    std::string rel_dir = "dt=" + partition.first + "/hour=" + partition.second;
     SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> written, ListParquetFiles(out_dir + "/" + rel_dir));
     if (written.size() != 1) {
       return Status::Internal("lake: expected one Parquet file for " + rel_dir + ", DuckDB wrote " +
@@ -503,13 +520,13 @@ Status LakeWriter::Impl::CommitTable(StagedTable& t, int64_t through_offset, Lak
     add.modification_time_ms = now_ms;
     add.data_change = true;
     FileStats fstats;
-    fstats.num_records = std::stoll(*row[2]);
-    fstats.min_timestamp_us = std::stoll(*row[3]);
-    fstats.max_timestamp_us = std::stoll(*row[4]);
-    fstats.min_received_at_us = std::stoll(*row[5]);
-    fstats.max_received_at_us = std::stoll(*row[6]);
+    fstats.num_records = ps.rows;
+    fstats.min_timestamp_us = ps.min_timestamp;
+    fstats.max_timestamp_us = ps.max_timestamp;
+    fstats.min_received_at_us = ps.min_received;
+    fstats.max_received_at_us = ps.max_received;
     for (size_t c = 0; c < LakeColumns(t.quarantine()).size(); ++c) {
-      fstats.null_counts.emplace_back(LakeColumns(t.quarantine())[c].name, std::stoll(*row[7 + c]));
+      fstats.null_counts.emplace_back(LakeColumns(t.quarantine())[c].name, ps.nulls[c]);
     }
     add.stats = EncodeFileStats(fstats);
     SLUICE_ASSIGN_OR_RETURN(add.size, MoveIntoTable(written[0], t.delta().root() + "/" + add.path));
