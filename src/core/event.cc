@@ -168,6 +168,24 @@ Status DecodeEvent(std::string_view payload, Event* e) {
   return Status::Ok();
 }
 
+Status PeekEvent(std::string_view payload, EventHead* head) {
+  Decoder d(payload);
+  uint8_t type, flags;
+  uint64_t ts, ots, sent, recv;
+  if (!d.GetByte(&type) || !d.GetByte(&flags) || !d.GetFixed64(&ts) || !d.GetFixed64(&ots) ||
+      !d.GetFixed64(&sent) || !d.GetFixed64(&recv)) {
+    return Status::Corruption("event payload: truncated header");
+  }
+  if (type < static_cast<uint8_t>(EventType::kTrack) || type > static_cast<uint8_t>(EventType::kAlias)) {
+    return Status::Corruption("event payload: unknown type " + std::to_string(type));
+  }
+  head->type = static_cast<EventType>(type);
+  head->quarantined = flags & kFlagQuarantined;
+  head->timestamp_us = static_cast<int64_t>(ts);
+  head->received_at_us = static_cast<int64_t>(recv);
+  return Status::Ok();
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');

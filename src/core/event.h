@@ -97,6 +97,17 @@ size_t EncodedEventSize(const Event& e);
 // Decodes one payload written by EncodeEvent. Corruption on malformed input.
 Status DecodeEvent(std::string_view payload, Event* e);
 
+// The fixed-size head of an encoded event, read without decoding the rest:
+// enough to route and partition an event before (or without) decoding it.
+struct EventHead {
+  EventType type = EventType::kTrack;
+  bool quarantined = false;
+  UnixMicros timestamp_us = 0;
+  UnixMicros received_at_us = 0;
+};
+// Corruption when the payload is shorter than the head or its type is unknown.
+Status PeekEvent(std::string_view payload, EventHead* head);
+
 // Appends `e` as one Segment-shaped JSON object (camelCase keys; JSON fields
 // inlined as sent; times in ISO-8601 UTC), plus Sluice's own keys
 // "receivedAt", "source", and — when quarantined — "violations".

@@ -72,9 +72,12 @@ struct LakeOptions {
   std::string root;                          // DATA/lake
   // Roll (commit) when the staged rows' estimated Parquet size reaches this…
   uint64_t target_file_bytes = 128ull << 20;
-  // …or when the oldest staged row has waited this long (freshness bound).
+  // …or when the oldest staged row has waited this long (freshness bound)…
   int64_t max_file_age_ms = 60'000;
-  std::string duckdb_memory_limit = "2GB";   // staging spills to _staging/tmp past this
+  // …or when the staged records (held in memory, as encoded in the log)
+  // reach this many bytes, which bounds the writer's memory.
+  uint64_t max_staged_bytes = 1ull << 30;
+  std::string duckdb_memory_limit = "2GB";   // COPY spills to _staging/tmp past this
   int duckdb_threads = 0;                    // 0: one per core
   int64_t poll_interval_ms = 200;            // idle wait between log reads
   LakeCrashPoint crash_point = LakeCrashPoint::kNone;

@@ -1,6 +1,7 @@
-// LakeWriter: log records → DuckDB staging tables (appender, data chunks) →
-// COPY … TO Parquet (zstd, partitioned) → files moved into the table →
-// Delta commit with the txn offset → log consumer offset.
+// LakeWriter: log records staged in memory per table → COPY from a DuckDB
+// table function that decodes them in parallel → zstd Parquet partitioned by
+// dt/hour → files moved into the table → Delta commit with the txn offset →
+// log consumer offset.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <simdjson.h>
 
 #include "core/data_dir.h"
@@ -58,15 +60,52 @@ int64_t SteadyMillis() {
       .count();
 }
 
+int64_t HourStart(UnixMicros t) { return t - ((t % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour; }
+
+// Parquet strings must be UTF-8. Only a quarantined event can carry invalid
+// bytes (a lone surrogate decoded from an escape); they become U+FFFD.
+std::string ReplaceInvalidUtf8(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t len = 1;
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c >= 0xF0) len = 4;
+    else if (c >= 0xE0) len = 3;
+    else if (c >= 0xC0) len = 2;
+    if (i + len <= v.size() && simdjson::validate_utf8(v.data() + i, len)) {
+      out.append(v.data() + i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+duckdb_logical_type DuckTypeOf(const LakeColumn& c) {
+  std::string_view t = c.delta_type;
+  return duckdb_create_logical_type(t == "timestamp" ? DUCKDB_TYPE_TIMESTAMP_TZ
+                                    : t == "long"    ? DUCKDB_TYPE_BIGINT
+                                                     : DUCKDB_TYPE_VARCHAR);
+}
+
 }  // namespace
 
-// One lake table being written: its DuckDB staging table, the appender
-// filling it chunk by chunk, and its Delta log.
+// One lake table being written: the log records staged for its next files
+// (their encoded bytes, copied out of the log), what the Delta add actions
+// will say about each partition, and its Delta log.
+//
+// A flush runs `COPY (SELECT * FROM sluice_stage_<table>()) TO …`: the table
+// function decodes the staged records straight into DuckDB's data chunks on
+// every DuckDB thread at once, so rows go from the log's encoding to Parquet
+// without a staging table in between.
 class StagedTable {
  public:
   StagedTable(std::string name, bool quarantine, std::string root)
       : name_(std::move(name)), quarantine_(quarantine), delta_(std::move(root)) {}
-  ~StagedTable() { Release(); }
 
   const std::string& name() const { return name_; }
   bool quarantine() const { return quarantine_; }
@@ -76,88 +115,153 @@ class StagedTable {
     auto it = snapshot_.txn_versions.find(kLakeAppId);
     return it == snapshot_.txn_versions.end() ? -1 : it->second;
   }
-  uint64_t staged_rows() const { return staged_rows_; }
-  uint64_t staged_bytes() const { return staged_bytes_; }
+  uint64_t staged_rows() const { return records_.size(); }
+  uint64_t staged_bytes() const { return arena_.size(); }
   int64_t oldest_staged_ms() const { return oldest_staged_ms_; }
   uint64_t committed_rows = 0;
   uint64_t committed_files = 0;
+  std::string scan_function() const { return "sluice_stage_" + name_; }
 
-  std::string stage_table() const { return "stage_" + name_; }
-  size_t column_count() const { return LakeColumns(quarantine_).size() + 2; }  // + dt, hour
-
-  // Creates the staging table and its appender.
-  Status Begin(EmbeddedDuckDb* db) {
-    db_ = db;
-    std::string ddl = "CREATE OR REPLACE TABLE " + stage_table() + " (";
-    for (const LakeColumn& c : LakeColumns(quarantine_)) {
-      ddl += std::string(c.name) + " " +
-             (std::string_view(c.delta_type) == "timestamp" ? "TIMESTAMPTZ"
-              : std::string_view(c.delta_type) == "long"    ? "BIGINT"
-                                                            : "VARCHAR") +
-             ", ";
-    }
-    ddl += "dt VARCHAR, hour VARCHAR)";
-    SLUICE_RETURN_IF_ERROR(db_->Execute(ddl));
-    return OpenAppender();
-  }
-
-  // What the Delta add action of each partition's file says about it,
-  // gathered as rows are staged (no second pass over the data).
+  // What the Delta add action of each partition's file says about it.
   struct PartitionStats {
     int64_t rows = 0;
     int64_t min_timestamp = INT64_MAX, max_timestamp = INT64_MIN;
     int64_t min_received = INT64_MAX, max_received = INT64_MIN;
-    std::vector<int64_t> nulls;  // per data column
+    std::vector<int64_t> nulls;  // per data column, counted by the scan
   };
-  const std::map<std::pair<std::string, std::string>, PartitionStats>& partitions() const { return partitions_; }
+  const std::map<int64_t, PartitionStats>& partitions() const { return partitions_; }  // by hour start
 
-  void Add(const Event& e, uint64_t offset) {
-    if (row_ == duckdb_vector_size()) AppendChunk();
-    if (staged_rows_ == 0) oldest_staged_ms_ = SteadyMillis();
-    int64_t hour_start = e.received_at_us - ((e.received_at_us % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour;
-    if (hour_start != cached_hour_ || !cached_stats_) {
-      cached_hour_ = hour_start;
-      std::string iso = FormatIso8601(hour_start);  // 2026-11-26T14:00:00.000000Z
-      cached_dt_ = iso.substr(0, 10);
-      cached_hh_ = iso.substr(11, 2);
-      cached_stats_ = &partitions_[{cached_dt_, cached_hh_}];
-      if (cached_stats_->nulls.empty()) cached_stats_->nulls.assign(LakeColumns(quarantine_).size(), 0);
-    }
-    PartitionStats& ps = *cached_stats_;
+  void Add(std::string_view payload, const EventHead& head, uint64_t log_offset) {
+    if (records_.empty()) oldest_staged_ms_ = SteadyMillis();
+    records_.push_back({arena_.size(), payload.size(), log_offset});
+    arena_.append(payload);
+    PartitionStats& ps = partitions_[HourStart(head.received_at_us)];
+    if (ps.nulls.empty()) ps.nulls.assign(LakeColumns(quarantine_).size(), 0);
     ++ps.rows;
-    ps.min_timestamp = std::min(ps.min_timestamp, e.timestamp_us);
-    ps.max_timestamp = std::max(ps.max_timestamp, e.timestamp_us);
-    ps.min_received = std::min(ps.min_received, e.received_at_us);
-    ps.max_received = std::max(ps.max_received, e.received_at_us);
-    const idx_t r = row_;
-    auto str = [&](idx_t col, std::string_view v) {
-      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
-      if (v.empty()) {
-        if (col < ps.nulls.size()) ++ps.nulls[col];
-        duckdb_vector_ensure_validity_writable(vec);
-        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
+    ps.min_timestamp = std::min(ps.min_timestamp, head.timestamp_us);
+    ps.max_timestamp = std::max(ps.max_timestamp, head.timestamp_us);
+    ps.min_received = std::min(ps.min_received, head.received_at_us);
+    ps.max_received = std::max(ps.max_received, head.received_at_us);
+  }
+
+  void Reset() {
+    arena_.clear();
+    records_.clear();
+    partitions_.clear();
+  }
+
+  // Registers this table's scan function on `db` (once per connection).
+  Status RegisterScan(EmbeddedDuckDb* db) {
+    duckdb_table_function f = duckdb_create_table_function();
+    duckdb_table_function_set_name(f, scan_function().c_str());
+    duckdb_table_function_set_extra_info(f, this, nullptr);
+    duckdb_table_function_set_bind(f, &Bind);
+    duckdb_table_function_set_init(f, &Init);
+    duckdb_table_function_set_local_init(f, &LocalInit);
+    duckdb_table_function_set_function(f, &Scan);
+    duckdb_state state = duckdb_register_table_function(db->connection(), f);
+    duckdb_destroy_table_function(&f);
+    if (state == DuckDBError) return Status::Internal("duckdb: cannot register " + scan_function());
+    return Status::Ok();
+  }
+
+ private:
+  struct StagedRecord {
+    size_t offset;  // in arena_
+    size_t size;
+    uint64_t log_offset;
+  };
+  struct ScanState {
+    std::atomic<size_t> next{0};
+  };
+  struct ThreadState {
+    Event event;
+    int64_t hour = INT64_MIN;
+    std::string dt, hh;
+    std::map<int64_t, std::vector<int64_t>> nulls;  // merged into partitions_ after each chunk
+  };
+
+  static void Bind(duckdb_bind_info info) {
+    auto* t = static_cast<StagedTable*>(duckdb_bind_get_extra_info(info));
+    for (const LakeColumn& c : LakeColumns(t->quarantine_)) {
+      duckdb_logical_type type = DuckTypeOf(c);
+      duckdb_bind_add_result_column(info, c.name, type);
+      duckdb_destroy_logical_type(&type);
+    }
+    duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_bind_add_result_column(info, "dt", varchar);
+    duckdb_bind_add_result_column(info, "hour", varchar);
+    duckdb_destroy_logical_type(&varchar);
+    duckdb_bind_set_cardinality(info, t->records_.size(), true);
+  }
+
+  static void Init(duckdb_init_info info) {
+    duckdb_init_set_init_data(info, new ScanState(), [](void* p) { delete static_cast<ScanState*>(p); });
+    duckdb_init_set_max_threads(info, 64);
+  }
+
+  static void LocalInit(duckdb_init_info info) {
+    duckdb_init_set_init_data(info, new ThreadState(), [](void* p) { delete static_cast<ThreadState*>(p); });
+  }
+
+  static void Scan(duckdb_function_info info, duckdb_data_chunk out) {
+    auto* t = static_cast<StagedTable*>(duckdb_function_get_extra_info(info));
+    auto* scan = static_cast<ScanState*>(duckdb_function_get_init_data(info));
+    auto* ts = static_cast<ThreadState*>(duckdb_function_get_local_init_data(info));
+    const size_t n = duckdb_vector_size();
+    const size_t begin = scan->next.fetch_add(n);
+    const size_t end = std::min(begin + n, t->records_.size());
+    if (begin >= end) {
+      duckdb_data_chunk_set_size(out, 0);
+      return;
+    }
+    for (size_t k = begin; k < end; ++k) {
+      const StagedRecord& rec = t->records_[k];
+      Status st = DecodeEvent(std::string_view(t->arena_).substr(rec.offset, rec.size), &ts->event);
+      if (!st.ok()) {
+        duckdb_function_set_error(info, ("log offset " + std::to_string(rec.log_offset) + ": " + st.message()).c_str());
         return;
       }
+      t->FillRow(out, k - begin, ts->event, rec.log_offset, ts);
+    }
+    duckdb_data_chunk_set_size(out, end - begin);
+    std::lock_guard<std::mutex> l(t->nulls_mu_);
+    for (auto& [hour, counts] : ts->nulls) {
+      std::vector<int64_t>& into = t->partitions_[hour].nulls;
+      for (size_t c = 0; c < counts.size(); ++c) into[c] += counts[c];
+      std::fill(counts.begin(), counts.end(), 0);
+    }
+  }
+
+  void FillRow(duckdb_data_chunk chunk, idx_t r, const Event& e, uint64_t log_offset, ThreadState* ts) const {
+    const int64_t hour = HourStart(e.received_at_us);
+    if (hour != ts->hour) {
+      ts->hour = hour;
+      std::string iso = FormatIso8601(hour);  // 2026-11-26T14:00:00.000000Z
+      ts->dt = iso.substr(0, 10);
+      ts->hh = iso.substr(11, 2);
+    }
+    std::vector<int64_t>& nulls = ts->nulls[hour];
+    if (nulls.empty()) nulls.assign(LakeColumns(quarantine_).size(), 0);
+    auto null = [&](idx_t col, duckdb_vector vec) {
+      if (col < nulls.size()) ++nulls[col];
+      duckdb_vector_ensure_validity_writable(vec);
+      duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
+    };
+    auto str = [&](idx_t col, std::string_view v) {
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, col);
+      if (v.empty()) return null(col, vec);
       if (!simdjson::validate_utf8(v.data(), v.size())) {
-        // Only a quarantined event can carry a lone surrogate decoded from
-        // an escape; Parquet strings must be UTF-8, so it is replaced.
         std::string fixed = ReplaceInvalidUtf8(v);
         duckdb_vector_assign_string_element_len(vec, r, fixed.data(), fixed.size());
       } else {
         duckdb_vector_assign_string_element_len(vec, r, v.data(), v.size());
       }
-      staged_bytes_ += v.size();
     };
     auto i64 = [&](idx_t col, std::optional<int64_t> v) {
-      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk_, col);
-      if (!v) {
-        ++ps.nulls[col];
-        duckdb_vector_ensure_validity_writable(vec);
-        duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
-        return;
-      }
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, col);
+      if (!v) return null(col, vec);
       static_cast<int64_t*>(duckdb_vector_get_data(vec))[r] = *v;
-      staged_bytes_ += 8;
     };
     str(kMessageId, e.message_id);
     str(kType, EventTypeName(e.type));
@@ -172,7 +276,7 @@ class StagedTable {
     str(kTraits, e.traits);
     str(kContext, e.context);
     str(kSource, e.source);
-    i64(kLogOffset, static_cast<int64_t>(offset));
+    i64(kLogOffset, static_cast<int64_t>(log_offset));
     str(kName, e.name);
     str(kGroupId, e.group_id);
     str(kPreviousId, e.previous_id);
@@ -184,109 +288,19 @@ class StagedTable {
       str(kRaw, e.raw);
       next = kRaw + 1;
     }
-    str(next, cached_dt_);
-    str(next + 1, cached_hh_);
-    ++row_;
-    ++staged_rows_;
-  }
-
-  // Moves every staged row into the DuckDB table.
-  Status FlushAppender() {
-    AppendChunk();
-    if (duckdb_appender_flush(appender_) == DuckDBError) {
-      return Status::Internal("duckdb appender: " + AppenderError());
-    }
-    return Status::Ok();
-  }
-
-  // Empties the staging table after a commit.
-  Status Reset() {
-    Release();
-    SLUICE_RETURN_IF_ERROR(db_->Execute("TRUNCATE " + stage_table()));
-    staged_rows_ = 0;
-    staged_bytes_ = 0;
-    partitions_.clear();
-    cached_stats_ = nullptr;
-    return OpenAppender();
-  }
-
- private:
-  Status OpenAppender() {
-    if (duckdb_appender_create(db_->connection(), nullptr, stage_table().c_str(), &appender_) == DuckDBError) {
-      return Status::Internal("duckdb appender: " + AppenderError());
-    }
-    std::vector<duckdb_logical_type> types;
-    for (const LakeColumn& c : LakeColumns(quarantine_)) {
-      types.push_back(duckdb_create_logical_type(std::string_view(c.delta_type) == "timestamp" ? DUCKDB_TYPE_TIMESTAMP_TZ
-                                                 : std::string_view(c.delta_type) == "long"    ? DUCKDB_TYPE_BIGINT
-                                                                                               : DUCKDB_TYPE_VARCHAR));
-    }
-    types.push_back(duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR));
-    types.push_back(duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR));
-    chunk_ = duckdb_create_data_chunk(types.data(), types.size());
-    for (auto& t : types) duckdb_destroy_logical_type(&t);
-    row_ = 0;
-    return Status::Ok();
-  }
-
-  void AppendChunk() {
-    if (row_ == 0) return;
-    duckdb_data_chunk_set_size(chunk_, row_);
-    // The chunk's types match the table's, so this fails only on memory
-    // exhaustion; FlushAppender reports the appender's error then.
-    duckdb_append_data_chunk(appender_, chunk_);
-    duckdb_data_chunk_reset(chunk_);
-    row_ = 0;
-  }
-
-  std::string AppenderError() {
-    const char* e = appender_ ? duckdb_appender_error(appender_) : nullptr;
-    return e ? e : "unknown error";
-  }
-
-  void Release() {
-    if (chunk_) duckdb_destroy_data_chunk(&chunk_);
-    if (appender_) duckdb_appender_destroy(&appender_);
-    chunk_ = nullptr;
-    appender_ = nullptr;
-  }
-
-  static std::string ReplaceInvalidUtf8(std::string_view v) {
-    std::string out;
-    out.reserve(v.size());
-    size_t i = 0;
-    while (i < v.size()) {
-      size_t len = 1;
-      unsigned char c = static_cast<unsigned char>(v[i]);
-      if (c >= 0xF0) len = 4;
-      else if (c >= 0xE0) len = 3;
-      else if (c >= 0xC0) len = 2;
-      if (i + len <= v.size() && simdjson::validate_utf8(v.data() + i, len)) {
-        out.append(v.data() + i, len);
-        i += len;
-      } else {
-        out += "\xEF\xBF\xBD";  // U+FFFD
-        ++i;
-      }
-    }
-    return out;
+    str(next, ts->dt);
+    str(next + 1, ts->hh);
   }
 
   std::string name_;
   bool quarantine_;
   DeltaTable delta_;
   DeltaSnapshot snapshot_;
-  EmbeddedDuckDb* db_ = nullptr;
-  duckdb_appender appender_ = nullptr;
-  duckdb_data_chunk chunk_ = nullptr;
-  idx_t row_ = 0;
-  uint64_t staged_rows_ = 0;
-  uint64_t staged_bytes_ = 0;
+  std::string arena_;                 // staged payloads, back to back
+  std::vector<StagedRecord> records_;
+  std::map<int64_t, PartitionStats> partitions_;
+  std::mutex nulls_mu_;
   int64_t oldest_staged_ms_ = 0;
-  int64_t cached_hour_ = -1;
-  std::string cached_dt_, cached_hh_;
-  std::map<std::pair<std::string, std::string>, PartitionStats> partitions_;
-  PartitionStats* cached_stats_ = nullptr;
 };
 
 struct LakeWriter::Impl {
@@ -300,7 +314,6 @@ struct LakeWriter::Impl {
   bool crashed = false;            // a simulated crash: refuse all work
   // Parquet bytes per staged input byte, learned from the files written.
   double parquet_ratio = 0.12;
-  Event event;
 
   monitor::Counter* rows_total[2];
   monitor::Counter* files_total[2];
@@ -400,7 +413,7 @@ Status LakeWriter::Impl::Recover() {
     }
     SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> added, t->delta().EverAddedPaths());
     SLUICE_RETURN_IF_ERROR(RemoveUncommittedFiles(t->delta().root(), added));
-    SLUICE_RETURN_IF_ERROR(t->Begin(db.get()));
+    SLUICE_RETURN_IF_ERROR(t->RegisterScan(db.get()));
   }
   // Resume: a table's own txn says what it holds; the consumer offset says
   // what every table held when it was written (it is written after them).
@@ -434,11 +447,12 @@ Result<uint64_t> LakeWriter::Poll(uint64_t max_records) {
     ++n;
     m.next = log::LogOffset{r.offset.value + 1};
     if (r.type != kEventRecordType) continue;
-    Status st = DecodeEvent(r.payload, &m.event);
+    EventHead head;
+    Status st = PeekEvent(r.payload, &head);
     if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
-    StagedTable& t = *m.tables[m.event.quarantined() ? 1 : 0];
+    StagedTable& t = *m.tables[head.quarantined ? 1 : 0];
     if (static_cast<int64_t>(r.offset.value) <= t.txn_version()) continue;  // committed before a crash
-    t.Add(m.event, r.offset.value);
+    t.Add(r.payload, head, r.offset.value);
   }
   return n;
 }
@@ -452,7 +466,7 @@ bool LakeWriter::ShouldRoll() const {
     if (t->staged_rows() && (!oldest || t->oldest_staged_ms() < oldest)) oldest = t->oldest_staged_ms();
   }
   if (!oldest) return false;
-  return bytes * m.parquet_ratio >= m.options.target_file_bytes ||
+  return bytes * m.parquet_ratio >= m.options.target_file_bytes || bytes >= m.options.max_staged_bytes ||
          SteadyMillis() - oldest >= m.options.max_file_age_ms;
 }
 
@@ -492,23 +506,17 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
 
 Status LakeWriter::Impl::CommitTable(StagedTable& t, int64_t through_offset, LakeFlushReport* report) {
   const int idx = t.quarantine() ? 1 : 0;
-  SLUICE_RETURN_IF_ERROR(t.FlushAppender());
-  std::string cols;
-  for (const LakeColumn& c : LakeColumns(t.quarantine())) {
-    if (!cols.empty()) cols += ", ";
-    cols += c.name;
-  }
   const std::string out_dir = options.root + "/_staging/" + NewUuid();
-  SLUICE_RETURN_IF_ERROR(db->Execute("COPY (SELECT " + cols + ", dt, hour FROM " + t.stage_table() + ") TO " +
-                                     SqlQuote(out_dir) +
+  SLUICE_RETURN_IF_ERROR(db->Execute("COPY (SELECT * FROM " + t.scan_function() + "()) TO " + SqlQuote(out_dir) +
                                      " (" + kLakeParquetOptions +
                                      ", PARTITION_BY (dt, hour), WRITE_PARTITION_COLUMNS false)"));
   DeltaCommit commit;
   const int64_t now_ms = NowMillis();
   uint64_t rows = 0, bytes = 0;
-  for (const auto& [partition, ps] : t.partitions()) {
-    PartitionValues pv{{"dt", partition.first}, {"hour", partition.second}};
-    std::string rel_dir = "dt=" + partition.first + "/hour=" + partition.second;
+  for (const auto& [hour, ps] : t.partitions()) {
+    const std::string iso = FormatIso8601(hour);
+    PartitionValues pv{{"dt", iso.substr(0, 10)}, {"hour", iso.substr(11, 2)}};
+    std::string rel_dir = "dt=" + pv["dt"] + "/hour=" + pv["hour"];
     SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> written, ListParquetFiles(out_dir + "/" + rel_dir));
     if (written.size() != 1) {
       return Status::Internal("lake: expected one Parquet file for " + rel_dir + ", DuckDB wrote " +
@@ -590,7 +598,8 @@ Status LakeWriter::Impl::CommitTable(StagedTable& t, int64_t through_offset, Lak
     report->files += commit.adds.size();
     report->bytes += bytes;
   }
-  return t.Reset();
+  t.Reset();
+  return Status::Ok();
 }
 
 Status LakeWriter::CatchUp(LakeFlushReport* report) {

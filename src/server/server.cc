@@ -175,7 +175,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (Status v = c.dedup.Validate(); !v.ok()) return Status::InvalidArgument("config dedup: " + v.message());
 
   Section lk = top.Sub("lake");
-  SLUICE_RETURN_IF_ERROR(lk.Check({"enabled", "target_file_mb", "max_file_age", "memory_limit"}));
+  SLUICE_RETURN_IF_ERROR(lk.Check({"enabled", "target_file_mb", "max_file_age", "max_staged_mb", "memory_limit"}));
   SLUICE_RETURN_IF_ERROR(lk.Get("enabled", &c.lake_enabled));
   int64_t target_mb = static_cast<int64_t>(c.lake.target_file_bytes >> 20);
   SLUICE_RETURN_IF_ERROR(lk.Get("target_file_mb", &target_mb));
@@ -185,6 +185,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(lk.GetDuration("max_file_age", &age_seconds));
   if (age_seconds < 1) return Status::InvalidArgument(lk.Where("max_file_age") + "must be at least 1s");
   c.lake.max_file_age_ms = age_seconds * 1000;
+  int64_t staged_mb = static_cast<int64_t>(c.lake.max_staged_bytes >> 20);
+  SLUICE_RETURN_IF_ERROR(lk.Get("max_staged_mb", &staged_mb));
+  if (staged_mb < 1) return Status::InvalidArgument(lk.Where("max_staged_mb") + "must be at least 1");
+  c.lake.max_staged_bytes = static_cast<uint64_t>(staged_mb) << 20;
   SLUICE_RETURN_IF_ERROR(lk.Get("memory_limit", &c.lake.duckdb_memory_limit));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {

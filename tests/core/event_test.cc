@@ -55,6 +55,20 @@ Event RoundTrip(const Event& e) {
   return out;
 }
 
+TEST(PeekEvent, ReadsTheHeadOfAnEncodedEvent) {
+  for (const Event& e : {FullEvent(EventType::kPage), Quarantined()}) {
+    std::string buf;
+    EncodeEvent(e, &buf);
+    EventHead head;
+    ASSERT_TRUE(PeekEvent(buf, &head).ok());
+    EXPECT_EQ(head.type, e.type);
+    EXPECT_EQ(head.quarantined, e.quarantined());
+    EXPECT_EQ(head.timestamp_us, e.timestamp_us);
+    EXPECT_EQ(head.received_at_us, e.received_at_us);
+    EXPECT_EQ(PeekEvent(std::string_view(buf).substr(0, 20), &head).code(), StatusCode::kCorruption);
+  }
+}
+
 TEST(EventType, NamesRoundTrip) {
   for (EventType t : kAllTypes) EXPECT_EQ(EventTypeFromName(EventTypeName(t)), t);
   EXPECT_EQ(EventTypeFromName("Track"), std::nullopt);

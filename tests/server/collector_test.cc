@@ -392,7 +392,9 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
                                        "dedup:\n  message_id_window: 12h\n  fingerprint_window: 90\n"
                                        "  message_id_window_by_source: {mobile: 2d}\n"
                                        "  composite_keys:\n    - event: Order Completed\n"
-                                       "      fields: [userId, properties.order_id]\n      window: 7d\n";
+                                       "      fields: [userId, properties.order_id]\n      window: 7d\n"
+                                       "lake:\n  target_file_mb: 64\n  max_file_age: 2m\n  max_staged_mb: 256\n";
+    std::ofstream(dir + "/badlake.yaml") << "lake:\n  max_file_age: 0\n";
     std::ofstream(dir + "/baddur.yaml") << "dedup:\n  fingerprint_window: soon\n";
     std::ofstream(dir + "/typo.yaml") << "http:\n  lisen: 1.2.3.4:1\n";
     std::ofstream(dir + "/badport.yaml") << "http:\n  listen: localhost:99999\n";
@@ -410,6 +412,13 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   ASSERT_EQ(ok->dedup.composite_rules.size(), 1u);
   EXPECT_EQ(ok->dedup.composite_rules[0].fields, (std::vector<std::string>{"userId", "properties.order_id"}));
   EXPECT_EQ(ok->dedup.composite_rules[0].window_seconds, 7 * 86400);
+  EXPECT_EQ(ok->lake.target_file_bytes, 64ull << 20);
+  EXPECT_EQ(ok->lake.max_file_age_ms, 120'000);
+  EXPECT_EQ(ok->lake.max_staged_bytes, 256ull << 20);
+  EXPECT_TRUE(ok->lake_enabled);
+  auto bad_lake = server::LoadServerConfig(dir + "/badlake.yaml");
+  ASSERT_FALSE(bad_lake.ok());
+  EXPECT_NE(bad_lake.status().message().find("lake.max_file_age"), std::string::npos) << bad_lake.status().message();
   auto bad_duration = server::LoadServerConfig(dir + "/baddur.yaml");
   ASSERT_FALSE(bad_duration.ok());
   EXPECT_NE(bad_duration.status().message().find("dedup.fingerprint_window"), std::string::npos);
