@@ -39,11 +39,17 @@ struct DemoArgs {
   int events = 5000;
 };
 
+struct SchemaValidateArgs {
+  std::string schema;
+  bool format_assertion = false;
+};
+
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
 int RunLogStat(const LogArgs& args);
 int RunLogDump(const LogArgs& args);
 int RunDemo(const DemoArgs& args);
 int RunDedupStat(const DedupArgs& args);
+int RunSchemaValidate(const SchemaValidateArgs& args);
 
 }  // namespace sluice::cli
