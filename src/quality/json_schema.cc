@@ -156,9 +156,26 @@ struct PathSegment {
   bool is_index;
 };
 
+// Stacks reused by every validation on a thread, so a validation allocates
+// nothing once they have grown (validations never nest on one thread).
+struct EvaluatorScratch {
+  std::vector<PathSegment> path;
+  std::vector<int32_t> scope;
+};
+thread_local EvaluatorScratch evaluator_scratch;
+
 class Evaluator {
  public:
-  Evaluator(const JsonSchema::Compiled& c, std::vector<ValidationError>* errors) : c_(c), errors_(errors) {}
+  Evaluator(const JsonSchema::Compiled& c, std::vector<ValidationError>* errors)
+      : c_(c),
+        errors_(errors),
+        tracks_path_(errors != nullptr),
+        tracks_scope_(c.uses_dynamic_ref),
+        path_(evaluator_scratch.path),
+        scope_(evaluator_scratch.scope) {
+    path_.clear();
+    scope_.clear();
+  }
 
   bool Eval(NodeIndex index, element inst, Annotations* out) {
     const Node& n = c_.nodes[index];
@@ -174,7 +191,7 @@ class Evaluator {
     ++depth_;
     // Reaching a node of another resource (its root or, through a $ref, any
     // subschema) enters that resource's dynamic scope.
-    const bool enters_resource = scope_.empty() || scope_.back() != n.resource;
+    const bool enters_resource = tracks_scope_ && (scope_.empty() || scope_.back() != n.resource);
     if (enters_resource) scope_.push_back(n.resource);
     bool valid;
     if (out != nullptr || n.collects_annotations) {
@@ -228,12 +245,14 @@ class Evaluator {
   }
 
   bool EvalChildKey(NodeIndex index, std::string_view key, element inst) {
+    if (!tracks_path_) return Eval(index, inst, nullptr);
     path_.push_back({key, 0, false});
     bool valid = Eval(index, inst, nullptr);
     path_.pop_back();
     return valid;
   }
   bool EvalChildIndex(NodeIndex index, size_t i, element inst) {
+    if (!tracks_path_) return Eval(index, inst, nullptr);
     path_.push_back({{}, i, true});
     bool valid = Eval(index, inst, nullptr);
     path_.pop_back();
@@ -445,12 +464,6 @@ class Evaluator {
         SLUICE_SCHEMA_FAIL();
       }
     }
-    for (const std::string& name : n.required) {
-      if (o.at_key(name).error()) {
-        Report(n, "required", "must have required property '" + name + "'");
-        SLUICE_SCHEMA_FAIL();
-      }
-    }
     for (const DependentRequired& dep : n.dependent_required) {
       if (o.at_key(dep.name).error()) continue;
       for (const std::string& name : dep.required) {
@@ -462,9 +475,18 @@ class Evaluator {
     }
     const bool per_property = !n.properties.empty() || !n.pattern_properties.empty() ||
                               n.additional_properties != kNoNode || n.property_names != kNoNode;
+    uint64_t seen = 0;  // bit i: properties[i] is present
     if (per_property) {
       for (auto field : o) {
-        if (!EvalProperty(n, field.key, field.value, ann)) SLUICE_SCHEMA_FAIL();
+        if (!EvalProperty(n, field.key, field.value, ann, &seen)) SLUICE_SCHEMA_FAIL();
+      }
+    }
+    for (size_t i = 0; i < n.required.size(); ++i) {
+      int8_t tracked = n.required_property[i];
+      bool present = tracked >= 0 ? (seen >> tracked) & 1 : !o.at_key(n.required[i]).error();
+      if (!present) {
+        Report(n, "required", "must have required property '" + n.required[i] + "'");
+        SLUICE_SCHEMA_FAIL();
       }
     }
     for (const NamedNode& dep : n.dependent_schemas) {
@@ -474,13 +496,15 @@ class Evaluator {
     return valid;
   }
 
-  bool EvalProperty(const Node& n, std::string_view key, element value, Annotations* ann) {
+  bool EvalProperty(const Node& n, std::string_view key, element value, Annotations* ann, uint64_t* seen) {
     bool valid = true;
     bool matched = false;
     if (n.property_names != kNoNode && !EvalPropertyName(n, key)) SLUICE_SCHEMA_FAIL();
-    for (const NamedNode& p : n.properties) {
+    for (size_t i = 0; i < n.properties.size(); ++i) {
+      const NamedNode& p = n.properties[i];
       if (p.name.size() != key.size() || p.name != key) continue;
       matched = true;
+      if (i < kMaxTrackedProperties) *seen |= uint64_t{1} << i;
       if (!EvalChildKey(p.node, key, value)) SLUICE_SCHEMA_FAIL();
       break;
     }
@@ -520,9 +544,9 @@ class Evaluator {
     quoted += '"';
     element name;
     if (name_parser_->parse(quoted).get(name)) return false;
-    path_.push_back({key, 0, false});
+    if (tracks_path_) path_.push_back({key, 0, false});
     bool valid = Eval(n.property_names, name, nullptr);
-    path_.pop_back();
+    if (tracks_path_) path_.pop_back();
     if (!valid) Report(n, "propertyNames", "property name '" + std::string(key) + "' is invalid");
     return valid;
   }
@@ -620,8 +644,10 @@ class Evaluator {
 
   const JsonSchema::Compiled& c_;
   std::vector<ValidationError>* errors_;  // null: fast mode, stop at the first failure
-  std::vector<PathSegment> path_;
-  std::vector<int32_t> scope_;  // dynamic scope: resources entered, outermost first
+  const bool tracks_path_;   // instance paths are only needed for error messages
+  const bool tracks_scope_;  // the dynamic scope is only needed for $dynamicRef
+  std::vector<PathSegment>& path_;
+  std::vector<int32_t>& scope_;  // dynamic scope: resources entered, outermost first
   int depth_ = 0;
   std::unique_ptr<simdjson::dom::parser> name_parser_;
 };

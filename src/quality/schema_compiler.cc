@@ -309,7 +309,9 @@ class SchemaCompiler {
         auto anchors = dynamic_anchors_.find(parts.uri);
         if (!parts.fragment.empty() && parts.fragment[0] != '/' && anchors != dynamic_anchors_.end()) {
           for (auto& [name, target] : anchors->second) {
-            if (name == parts.fragment) n->dynamic_anchor = name;
+            if (name != parts.fragment) continue;
+            n->dynamic_anchor = name;
+            out_->uses_dynamic_ref = true;
           }
         }
       } else if (kw == "type") {
@@ -442,6 +444,13 @@ class SchemaCompiler {
       }
       // Other keywords ($id, $schema, $defs, $comment, title, default, examples,
       // content*, unknown ones) are annotations or were handled by Index.
+    }
+    for (const std::string& name : n->required) {
+      int8_t found = -1;
+      for (size_t i = 0; i < n->properties.size() && i < kMaxTrackedProperties; ++i) {
+        if (n->properties[i].name == name) found = static_cast<int8_t>(i);
+      }
+      n->required_property.push_back(found);
     }
     return Status::Ok();
   }

@@ -20,6 +20,9 @@ namespace sluice::quality {
 
 using NodeIndex = int32_t;
 constexpr NodeIndex kNoNode = -1;
+// Properties whose presence the per-property pass records in a 64-bit mask,
+// so `required` costs no extra lookup for them.
+constexpr size_t kMaxTrackedProperties = 64;
 
 // Bits of a JSON type set ("type": ["integer", "null"]).
 enum TypeBits : uint8_t {
@@ -88,6 +91,9 @@ struct Node {
   NodeIndex additional_properties = kNoNode;
   NodeIndex property_names = kNoNode;
   std::vector<std::string> required;
+  // Per required name: its index in `properties` when < kMaxTrackedProperties
+  // (then the properties pass already saw whether it is present), else -1.
+  std::vector<int8_t> required_property;
   std::optional<uint64_t> min_properties, max_properties;
   std::vector<DependentRequired> dependent_required;
   std::vector<NamedNode> dependent_schemas;
@@ -109,5 +115,6 @@ struct JsonSchema::Compiled {
   std::vector<Node> nodes;
   std::vector<SchemaResource> resources;
   NodeIndex root = kNoNode;
+  bool uses_dynamic_ref = false;  // some node's $dynamicRef consults the dynamic scope
 };
 }  // namespace sluice::quality
