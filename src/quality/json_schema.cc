@@ -45,25 +45,13 @@ uint8_t TypeOf(element e) {
   return 0;
 }
 
-double AsDouble(element e) {
-  switch (e.type()) {
-    case element_type::INT64: return static_cast<double>(int64_t(e));
-    case element_type::UINT64: return static_cast<double>(uint64_t(e));
-    default: return double(e);
-  }
-}
-
-bool IsNumberType(element_type t) {
-  return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
-}
-
 // JSON equality: numbers by value (1 == 1.0), objects ignoring member order.
 bool JsonEqual(element a, element b) {
   element_type ta = a.type(), tb = b.type();
-  if (IsNumberType(ta) && IsNumberType(tb)) {
+  if (IsJsonNumber(ta) && IsJsonNumber(tb)) {
     if (ta == tb && ta == element_type::INT64) return int64_t(a) == int64_t(b);
     if (ta == tb && ta == element_type::UINT64) return uint64_t(a) == uint64_t(b);
-    return AsDouble(a) == AsDouble(b);
+    return NumberAsDouble(a) == NumberAsDouble(b);
   }
   if (ta != tb) return false;
   switch (ta) {
@@ -327,7 +315,7 @@ class Evaluator {
 
   bool EvalNumber(const Node& n, element inst) {
     bool valid = true;
-    double x = AsDouble(inst);
+    double x = NumberAsDouble(inst);
     if (n.minimum && x < *n.minimum) {
       Report(n, "minimum", "must be >= " + FormatNumber(*n.minimum));
       SLUICE_SCHEMA_FAIL();
@@ -362,16 +350,9 @@ class Evaluator {
 
   bool EvalString(const Node& n, std::string_view s) {
     bool valid = true;
-    if (n.min_length || n.max_length) {
-      size_t length = CodePoints(s);
-      if (n.min_length && length < *n.min_length) {
-        Report(n, "minLength", "must NOT have fewer than " + std::to_string(*n.min_length) + " characters");
-        SLUICE_SCHEMA_FAIL();
-      }
-      if (n.max_length && length > *n.max_length) {
-        Report(n, "maxLength", "must NOT have more than " + std::to_string(*n.max_length) + " characters");
-        SLUICE_SCHEMA_FAIL();
-      }
+    if ((n.min_length || n.max_length) &&
+        !CheckCount(n, CodePoints(s), n.min_length, n.max_length, "minLength", "maxLength", "characters")) {
+      SLUICE_SCHEMA_FAIL();
     }
     if (n.pattern && !n.pattern->Matches(s)) {
       Report(n, "pattern", "must match pattern \"" + n.pattern->source() + "\"");
@@ -384,18 +365,26 @@ class Evaluator {
     return valid;
   }
 
+  // min*/max* over a count (items, properties, characters).
+  bool CheckCount(const Node& n, uint64_t count, const std::optional<uint64_t>& min, const std::optional<uint64_t>& max,
+                  std::string_view min_keyword, std::string_view max_keyword, std::string_view noun) {
+    bool valid = true;
+    if (min && count < *min) {
+      Report(n, min_keyword, "must NOT have fewer than " + std::to_string(*min) + " " + std::string(noun));
+      SLUICE_SCHEMA_FAIL();
+    }
+    if (max && count > *max) {
+      Report(n, max_keyword, "must NOT have more than " + std::to_string(*max) + " " + std::string(noun));
+      SLUICE_SCHEMA_FAIL();
+    }
+    return valid;
+  }
+
   bool EvalArray(const Node& n, element inst, Annotations* ann) {
     bool valid = true;
     array a = inst;
     size_t size = a.size();
-    if (n.min_items && size < *n.min_items) {
-      Report(n, "minItems", "must NOT have fewer than " + std::to_string(*n.min_items) + " items");
-      SLUICE_SCHEMA_FAIL();
-    }
-    if (n.max_items && size > *n.max_items) {
-      Report(n, "maxItems", "must NOT have more than " + std::to_string(*n.max_items) + " items");
-      SLUICE_SCHEMA_FAIL();
-    }
+    if (!CheckCount(n, size, n.min_items, n.max_items, "minItems", "maxItems", "items")) SLUICE_SCHEMA_FAIL();
     if (n.unique_items && !AllUnique(a)) {
       Report(n, "uniqueItems", "must NOT have duplicate items");
       SLUICE_SCHEMA_FAIL();
@@ -453,16 +442,9 @@ class Evaluator {
   bool EvalObject(const Node& n, element inst, Annotations* ann) {
     bool valid = true;
     object o = inst;
-    if (n.min_properties || n.max_properties) {
-      size_t size = o.size();
-      if (n.min_properties && size < *n.min_properties) {
-        Report(n, "minProperties", "must NOT have fewer than " + std::to_string(*n.min_properties) + " properties");
-        SLUICE_SCHEMA_FAIL();
-      }
-      if (n.max_properties && size > *n.max_properties) {
-        Report(n, "maxProperties", "must NOT have more than " + std::to_string(*n.max_properties) + " properties");
-        SLUICE_SCHEMA_FAIL();
-      }
+    if ((n.min_properties || n.max_properties) &&
+        !CheckCount(n, o.size(), n.min_properties, n.max_properties, "minProperties", "maxProperties", "properties")) {
+      SLUICE_SCHEMA_FAIL();
     }
     for (const DependentRequired& dep : n.dependent_required) {
       if (o.at_key(dep.name).error()) continue;

@@ -47,17 +47,44 @@ std::optional<Draft> DraftFromUri(std::string_view uri) {
   return std::nullopt;
 }
 
-bool IsNumber(element e) {
-  auto t = e.type();
-  return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
-}
+// Keywords whose value is one subschema, and where each lands in a Node.
+struct SingleSchemaKeyword {
+  std::string_view name;
+  NodeIndex Node::*field;
+  bool since_2020_12 = false;
+  bool collects_annotations = false;
+};
+constexpr SingleSchemaKeyword kSingleSchemaKeywords[] = {
+    {"not", &Node::not_node},
+    {"if", &Node::if_node},
+    {"then", &Node::then_node},
+    {"else", &Node::else_node},
+    {"contains", &Node::contains},
+    {"additionalProperties", &Node::additional_properties},
+    {"propertyNames", &Node::property_names},
+    {"unevaluatedItems", &Node::unevaluated_items, true, true},
+    {"unevaluatedProperties", &Node::unevaluated_properties, true, true},
+};
 
-double AsDouble(element e) {
-  switch (e.type()) {
-    case element_type::INT64: return static_cast<double>(int64_t(e));
-    case element_type::UINT64: return static_cast<double>(uint64_t(e));
-    default: return double(e);
+// Keywords whose value is a non-negative integer bound.
+struct CountKeyword {
+  std::string_view name;
+  std::optional<uint64_t> Node::*field;
+  bool since_2020_12 = false;
+};
+constexpr CountKeyword kCountKeywords[] = {
+    {"minLength", &Node::min_length},         {"maxLength", &Node::max_length},
+    {"minItems", &Node::min_items},           {"maxItems", &Node::max_items},
+    {"minProperties", &Node::min_properties}, {"maxProperties", &Node::max_properties},
+    {"minContains", &Node::min_contains, true}, {"maxContains", &Node::max_contains, true},
+};
+
+template <typename Keyword, size_t N>
+const Keyword* FindKeyword(const Keyword (&table)[N], std::string_view name, Draft draft) {
+  for (const Keyword& k : table) {
+    if (k.name == name && (!k.since_2020_12 || draft == Draft::k2020_12)) return &k;
   }
+  return nullptr;
 }
 
 struct Target {
@@ -272,8 +299,8 @@ class SchemaCompiler {
   }
 
   static Result<uint64_t> NonNegative(const std::string& pointer, std::string_view kw, element v) {
-    if (!IsNumber(v)) return Bad(pointer, kw, "a non-negative integer");
-    double d = AsDouble(v);
+    if (!IsJsonNumber(v.type())) return Bad(pointer, kw, "a non-negative integer");
+    double d = NumberAsDouble(v);
     if (d < 0 || d != std::floor(d)) return Bad(pointer, kw, "a non-negative integer");
     return static_cast<uint64_t>(d);
   }
@@ -298,6 +325,15 @@ class SchemaCompiler {
     for (auto field : o) {
       std::string_view kw = field.key;
       element v = field.value;
+      if (const SingleSchemaKeyword* single = FindKeyword(kSingleSchemaKeywords, kw, at.draft)) {
+        SLUICE_ASSIGN_OR_RETURN(n->*single->field, Child(doc, pointer, kw));
+        n->collects_annotations = n->collects_annotations || single->collects_annotations;
+        continue;
+      }
+      if (const CountKeyword* count = FindKeyword(kCountKeywords, kw, at.draft)) {
+        SLUICE_ASSIGN_OR_RETURN(n->*count->field, NonNegative(pointer, kw, v));
+        continue;
+      }
       if (kw == "$ref") {
         if (v.get_string().get(text)) return Bad(pointer, kw, "a string");
         SLUICE_ASSIGN_OR_RETURN(n->ref, CompileRef(text, at, where));
@@ -337,28 +373,16 @@ class SchemaCompiler {
         SLUICE_RETURN_IF_ERROR(ChildList(doc, pointer, kw, v, &n->any_of));
       } else if (kw == "oneOf") {
         SLUICE_RETURN_IF_ERROR(ChildList(doc, pointer, kw, v, &n->one_of));
-      } else if (kw == "not") {
-        SLUICE_ASSIGN_OR_RETURN(n->not_node, Child(doc, pointer, kw));
-      } else if (kw == "if") {
-        SLUICE_ASSIGN_OR_RETURN(n->if_node, Child(doc, pointer, kw));
-      } else if (kw == "then") {
-        SLUICE_ASSIGN_OR_RETURN(n->then_node, Child(doc, pointer, kw));
-      } else if (kw == "else") {
-        SLUICE_ASSIGN_OR_RETURN(n->else_node, Child(doc, pointer, kw));
       } else if (kw == "minimum" || kw == "maximum" || kw == "exclusiveMinimum" || kw == "exclusiveMaximum" ||
                  kw == "multipleOf") {
-        if (!IsNumber(v)) return Bad(pointer, kw, "a number");
-        double d = AsDouble(v);
+        if (!IsJsonNumber(v.type())) return Bad(pointer, kw, "a number");
+        double d = NumberAsDouble(v);
         if (kw == "minimum") n->minimum = d;
         else if (kw == "maximum") n->maximum = d;
         else if (kw == "exclusiveMinimum") n->exclusive_minimum = d;
         else if (kw == "exclusiveMaximum") n->exclusive_maximum = d;
         else if (d <= 0) return Bad(pointer, kw, "a number > 0");
         else n->multiple_of = d;
-      } else if (kw == "minLength") {
-        SLUICE_ASSIGN_OR_RETURN(n->min_length, NonNegative(pointer, kw, v));
-      } else if (kw == "maxLength") {
-        SLUICE_ASSIGN_OR_RETURN(n->max_length, NonNegative(pointer, kw, v));
       } else if (kw == "pattern") {
         if (v.get_string().get(text)) return Bad(pointer, kw, "a string");
         SLUICE_ASSIGN_OR_RETURN(Pattern p, Pattern::Compile(text));
@@ -367,14 +391,6 @@ class SchemaCompiler {
         if (v.get_string().get(text)) return Bad(pointer, kw, "a string");
         n->format_name = std::string(text);
         if (options_.format_assertion) n->format = FormatFromName(text);
-      } else if (kw == "minItems") {
-        SLUICE_ASSIGN_OR_RETURN(n->min_items, NonNegative(pointer, kw, v));
-      } else if (kw == "maxItems") {
-        SLUICE_ASSIGN_OR_RETURN(n->max_items, NonNegative(pointer, kw, v));
-      } else if (kw == "minContains" && !d07) {
-        SLUICE_ASSIGN_OR_RETURN(n->min_contains, NonNegative(pointer, kw, v));
-      } else if (kw == "maxContains" && !d07) {
-        SLUICE_ASSIGN_OR_RETURN(n->max_contains, NonNegative(pointer, kw, v));
       } else if (kw == "uniqueItems") {
         if (!v.is_bool()) return Bad(pointer, kw, "a boolean");
         n->unique_items = bool(v);
@@ -394,11 +410,6 @@ class SchemaCompiler {
         } else {
           SLUICE_ASSIGN_OR_RETURN(n->items_rest, Child(doc, pointer, kw));
         }
-      } else if (kw == "contains") {
-        SLUICE_ASSIGN_OR_RETURN(n->contains, Child(doc, pointer, kw));
-      } else if (kw == "unevaluatedItems" && !d07) {
-        SLUICE_ASSIGN_OR_RETURN(n->unevaluated_items, Child(doc, pointer, kw));
-        n->collects_annotations = true;
       } else if (kw == "properties" || kw == "patternProperties" || kw == "dependentSchemas" ||
                  (kw == "dependencies" && d07)) {
         object m;
@@ -419,13 +430,6 @@ class SchemaCompiler {
             n->dependent_schemas.push_back({std::string(entry.key), c});
           }
         }
-      } else if (kw == "additionalProperties") {
-        SLUICE_ASSIGN_OR_RETURN(n->additional_properties, Child(doc, pointer, kw));
-      } else if (kw == "propertyNames") {
-        SLUICE_ASSIGN_OR_RETURN(n->property_names, Child(doc, pointer, kw));
-      } else if (kw == "unevaluatedProperties" && !d07) {
-        SLUICE_ASSIGN_OR_RETURN(n->unevaluated_properties, Child(doc, pointer, kw));
-        n->collects_annotations = true;
       } else if (kw == "required") {
         array a;
         if (v.get_array().get(a)) return Bad(pointer, kw, "an array of strings");
@@ -433,10 +437,6 @@ class SchemaCompiler {
           if (item.get_string().get(text)) return Bad(pointer, kw, "an array of strings");
           n->required.emplace_back(text);
         }
-      } else if (kw == "minProperties") {
-        SLUICE_ASSIGN_OR_RETURN(n->min_properties, NonNegative(pointer, kw, v));
-      } else if (kw == "maxProperties") {
-        SLUICE_ASSIGN_OR_RETURN(n->max_properties, NonNegative(pointer, kw, v));
       } else if (kw == "dependentRequired" && !d07) {
         object m;
         if (v.get_object().get(m)) return Bad(pointer, kw, "an object");

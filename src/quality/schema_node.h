@@ -24,6 +24,21 @@ constexpr NodeIndex kNoNode = -1;
 // so `required` costs no extra lookup for them.
 constexpr size_t kMaxTrackedProperties = 64;
 
+inline bool IsJsonNumber(simdjson::dom::element_type t) {
+  using simdjson::dom::element_type;
+  return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
+}
+
+// REQUIRES: IsJsonNumber(e.type()).
+inline double NumberAsDouble(simdjson::dom::element e) {
+  using simdjson::dom::element_type;
+  switch (e.type()) {
+    case element_type::INT64: return static_cast<double>(int64_t(e));
+    case element_type::UINT64: return static_cast<double>(uint64_t(e));
+    default: return double(e);
+  }
+}
+
 // Bits of a JSON type set ("type": ["integer", "null"]).
 enum TypeBits : uint8_t {
   kTypeNull = 1 << 0,
