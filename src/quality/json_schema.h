@@ -51,8 +51,8 @@ struct CompileOptions {
   // Draft used when the root schema has no (known) `$schema`.
   Draft default_draft = Draft::k2020_12;
   // `format` is an annotation by default (the spec's default); true makes the
-  // known formats (email, date-time, date, time, duration-free uri, uuid, ipv4,
-  // ipv6, hostname, …) assertions. Unknown formats always pass.
+  // known formats (date-time, date, time, email, hostname, ipv4, ipv6, uri,
+  // uri-reference, uuid, json-pointer) assertions. Unknown formats always pass.
   bool format_assertion = false;
   // Documents a `$ref` may reach besides the root: absolute URI (without
   // fragment) → schema JSON text. Parsed only when referenced.
