@@ -5,8 +5,10 @@
 // Annotations (which properties/items were evaluated) are collected only
 // below a node with unevaluatedProperties/Items, so ordinary schemas pay
 // nothing for them.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -21,8 +23,10 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-// Deeper than any sane instance; stops a `$ref` cycle that never descends
-// into the instance (e.g. {"$defs":{"a":{"$ref":"#/$defs/a"}}}).
+// Deeper than any sane event; stops a `$ref` cycle that never descends into
+// the instance (e.g. {"$defs":{"a":{"$ref":"#/$defs/a"}}}) and bounds stack
+// use. An instance nested deeper than this under a recursive schema fails
+// with a "$ref" error instead of being validated.
 constexpr int kMaxEvaluationDepth = 512;
 // |q - round(q)| below this (relative to q) counts as "q is an integer" for
 // multipleOf, so 0.0075 is a multiple of 0.0001 despite binary rounding.

@@ -6,11 +6,10 @@
 // the index (loading remote documents from CompileOptions::remotes when a URI
 // is not yet known). Nodes are memoised by (document, JSON Pointer), which is
 // what makes recursive schemas finite.
-#include <charconv>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "quality/json_schema.h"
 #include "quality/schema_node.h"
