@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <iterator>
 #include <string>
 
 namespace sluice::quality {
@@ -165,39 +166,45 @@ bool IsJsonPointer(std::string_view s) {
   return true;
 }
 
+struct FormatEntry {
+  std::string_view name;
+  Format format;
+  bool (*matches)(std::string_view);
+};
+// In the order of enum class Format, so a Format indexes its entry.
+constexpr FormatEntry kFormats[] = {
+    {"date-time", Format::kDateTime, IsDateTime},
+    {"date", Format::kDate, IsDate},
+    {"time", Format::kTime, IsTime},
+    {"email", Format::kEmail, IsEmail},
+    {"hostname", Format::kHostname, IsHostname},
+    {"ipv4", Format::kIpv4, IsIpv4},
+    {"ipv6", Format::kIpv6, IsIpv6},
+    {"uri", Format::kUri, IsUri},
+    {"uri-reference", Format::kUriReference, IsUriReference},
+    {"uuid", Format::kUuid, IsUuid},
+    {"json-pointer", Format::kJsonPointer, IsJsonPointer},
+};
+constexpr bool EntriesFollowTheEnum() {
+  for (size_t i = 0; i < std::size(kFormats); ++i) {
+    if (static_cast<size_t>(kFormats[i].format) != i + 1) return false;
+  }
+  return true;
+}
+static_assert(EntriesFollowTheEnum(), "kFormats must list formats in enum order (kUnknown is 0)");
+
 }  // namespace
 
 Format FormatFromName(std::string_view name) {
-  if (name == "date-time") return Format::kDateTime;
-  if (name == "date") return Format::kDate;
-  if (name == "time") return Format::kTime;
-  if (name == "email") return Format::kEmail;
-  if (name == "hostname") return Format::kHostname;
-  if (name == "ipv4") return Format::kIpv4;
-  if (name == "ipv6") return Format::kIpv6;
-  if (name == "uri") return Format::kUri;
-  if (name == "uri-reference") return Format::kUriReference;
-  if (name == "uuid") return Format::kUuid;
-  if (name == "json-pointer") return Format::kJsonPointer;
+  for (const FormatEntry& entry : kFormats) {
+    if (entry.name == name) return entry.format;
+  }
   return Format::kUnknown;
 }
 
-bool MatchesFormat(Format format, std::string_view v) {
-  switch (format) {
-    case Format::kUnknown: return true;
-    case Format::kDateTime: return IsDateTime(v);
-    case Format::kDate: return IsDate(v);
-    case Format::kTime: return IsTime(v);
-    case Format::kEmail: return IsEmail(v);
-    case Format::kHostname: return IsHostname(v);
-    case Format::kIpv4: return IsIpv4(v);
-    case Format::kIpv6: return IsIpv6(v);
-    case Format::kUri: return IsUri(v);
-    case Format::kUriReference: return IsUriReference(v);
-    case Format::kUuid: return IsUuid(v);
-    case Format::kJsonPointer: return IsJsonPointer(v);
-  }
-  return true;
+bool MatchesFormat(Format format, std::string_view value) {
+  if (format == Format::kUnknown) return true;
+  return kFormats[static_cast<size_t>(format) - 1].matches(value);
 }
 
 }  // namespace sluice::quality

@@ -18,11 +18,6 @@
 namespace sluice::quality {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
-
 // Deeper than any sane event; stops a `$ref` cycle that never descends into
 // the instance (e.g. {"$defs":{"a":{"$ref":"#/$defs/a"}}}) and bounds stack
 // use. An instance nested deeper than this under a recursive schema fails

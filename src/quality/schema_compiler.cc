@@ -18,11 +18,6 @@
 namespace sluice::quality {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
-
 // The base URI of a root schema without `$id`. Only needs to be absolute so
 // that relative references resolve to something stable.
 constexpr std::string_view kDefaultBaseUri = "urn:sluice:schema";

@@ -18,6 +18,12 @@
 
 namespace sluice::quality {
 
+// The DOM types every file of the validator works with.
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
 using NodeIndex = int32_t;
 constexpr NodeIndex kNoNode = -1;
 // Properties whose presence the per-property pass records in a 64-bit mask,
