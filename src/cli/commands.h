@@ -52,6 +52,10 @@ struct LakeArgs {
   std::string table;           // compact: all tables when empty; files/history: required
   int64_t version = -1;        // files: -1 = latest
 };
+struct SchemaValidateArgs {
+  std::string schema;
+  bool format_assertion = false;
+};
 
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
@@ -76,5 +80,6 @@ struct OwnedDataDir {
   std::unique_ptr<log::Log> log;
 };
 Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint);
+int RunSchemaValidate(const SchemaValidateArgs& args);
 
 }  // namespace sluice::cli

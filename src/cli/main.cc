@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--data-dir", demo.data_dir, "Data directory (default ./sluice-data)");
   demo_cmd->add_option("--events", demo.events, "How many events to send (default 5000)");
 
+  SchemaValidateArgs schema_args;
+  auto* schema_cmd = app.add_subcommand("schema", "Check JSON against a JSON Schema.")->require_subcommand(1);
+  auto* schema_validate_cmd = schema_cmd->add_subcommand("validate", "Validate NDJSON on stdin; one verdict line each.");
+  schema_validate_cmd->add_option("--schema", schema_args.schema, "JSON Schema file (2020-12 or draft-07)")->required();
+  schema_validate_cmd->add_flag("--assert-formats", schema_args.format_assertion, "Treat `format` as an assertion");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -104,5 +110,6 @@ int main(int argc, char** argv) {
   if (lake_compact_cmd->parsed()) return RunLakeCompact(lake_args);
   if (lake_files_cmd->parsed()) return RunLakeFiles(lake_args);
   if (lake_history_cmd->parsed()) return RunLakeHistory(lake_args);
+  if (schema_validate_cmd->parsed()) return RunSchemaValidate(schema_args);
   return kExitUsage;
 }
