@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Column indexes in LakeColumns() order; the staging table adds dt, hour.
+// Column indexes in LakeColumns() order; the scan adds dt, hour after them.
 enum Col : idx_t {
   kMessageId, kType, kEvent, kUserId, kAnonymousId, kTimestamp, kOriginalTimestamp, kSentAt, kReceivedAt,
   kProperties, kTraits, kContext, kSource, kLogOffset, kName, kGroupId, kPreviousId, kIntegrations, kExtra,
@@ -409,6 +409,21 @@ Status LakeWriter::Impl::Recover() {
       create.metadata = meta;
       Status st = t->delta().TryCommit(0, create);
       if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
+      SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
+    } else if (t->snapshot().metadata.schema_string != LakeSchemaString(t->quarantine())) {
+      // A newer Sluice appended columns: declare them before writing files
+      // that have them (older files read them as NULL).
+      DeltaCommit evolve;
+      DeltaCommitInfo info;
+      info.timestamp_ms = NowMillis();
+      info.operation = "ADD COLUMNS";
+      info.read_version = t->snapshot().version;
+      info.engine_info = "sluice/" SLUICE_VERSION;
+      evolve.commit_info = info;
+      DeltaMetadata meta = t->snapshot().metadata;
+      meta.schema_string = LakeSchemaString(t->quarantine());
+      evolve.metadata = meta;
+      SLUICE_RETURN_IF_ERROR(t->delta().TryCommit(t->snapshot().version + 1, evolve));
       SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
     }
     SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> added, t->delta().EverAddedPaths());
