@@ -113,7 +113,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "warehouse"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -190,6 +190,24 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (staged_mb < 1) return Status::InvalidArgument(lk.Where("max_staged_mb") + "must be at least 1");
   c.lake.max_staged_bytes = static_cast<uint64_t>(staged_mb) << 20;
   SLUICE_RETURN_IF_ERROR(lk.Get("memory_limit", &c.lake.duckdb_memory_limit));
+
+  Section wh = top.Sub("warehouse");
+  SLUICE_RETURN_IF_ERROR(wh.Check({"enabled", "models_dir", "delay", "max_attempts", "retry_backoff", "threads",
+                                   "memory_limit", "lineage_endpoint"}));
+  SLUICE_RETURN_IF_ERROR(wh.Get("enabled", &c.warehouse_enabled));
+  SLUICE_RETURN_IF_ERROR(wh.Get("models_dir", &c.warehouse.models_dir));
+  int64_t delay_seconds = c.warehouse_schedule.delay_us / kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.GetDuration("delay", &delay_seconds));
+  if (delay_seconds < 0 || delay_seconds >= 3600) return Status::InvalidArgument(wh.Where("delay") + "must be under 1h");
+  c.warehouse_schedule.delay_us = delay_seconds * kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.Get("max_attempts", &c.warehouse_schedule.max_attempts));
+  if (c.warehouse_schedule.max_attempts < 1) return Status::InvalidArgument(wh.Where("max_attempts") + "must be at least 1");
+  int64_t backoff_seconds = c.warehouse_schedule.retry_backoff_us / kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.GetDuration("retry_backoff", &backoff_seconds));
+  c.warehouse_schedule.retry_backoff_us = backoff_seconds * kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.Get("threads", &c.warehouse.duckdb_threads));
+  SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
+  SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -232,6 +250,13 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     SLUICE_ASSIGN_OR_RETURN(s->lake_, lake::LakeWriter::Open(lo, s->log_.get(), &s->metrics_));
     s->lake_->Start();
   }
+  if (config.warehouse_enabled) {
+    warehouse::WarehouseOptions wo = config.warehouse;
+    wo.data_dir = config.data_dir;
+    SLUICE_ASSIGN_OR_RETURN(s->warehouse_, warehouse::Warehouse::Open(wo));
+    s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
+    s->scheduler_->Start();
+  }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   SLUICE_ASSIGN_OR_RETURN(s->collector_,
                           ingest::Collector::Start(config.http, s->ingest_.get(), s->log_.get(), &s->metrics_));
@@ -268,6 +293,7 @@ uint16_t Server::port() const { return collector_->port(); }
 Status Server::Stop() {
   if (stopped_) return Status::Ok();
   stopped_ = true;
+  if (scheduler_) scheduler_->Stop();  // it only reads the lake; a run in progress finishes first
   if (maintenance_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(maintenance_mu_);

@@ -1,5 +1,5 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
-// path, the lake writer and the HTTP collector, wired from one ServerConfig; start-up order,
+// path, the lake writer, the warehouse scheduler and the HTTP collector, wired from one ServerConfig; start-up order,
 // shutdown order and signals.
 //
 // Invariants: the data directory is locked for the Server's whole life; on
@@ -23,6 +23,7 @@
 #include "lake/lake.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
+#include "warehouse/warehouse.h"
 
 namespace sluice::server {
 
@@ -36,6 +37,9 @@ struct ServerConfig {
   int64_t dedup_snapshot_interval_seconds = 300;  // also written at shutdown
   bool lake_enabled = true;
   lake::LakeOptions lake;  // lake.root is derived: <data_dir>/lake
+  bool warehouse_enabled = true;  // run the SQL models on their schedules
+  warehouse::WarehouseOptions warehouse;  // warehouse.data_dir is derived: <data_dir>
+  warehouse::SchedulerOptions warehouse_schedule;
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -79,6 +83,8 @@ class Server {
   std::unique_ptr<dedup::Deduplicator> dedup_;
   dedup::RebuildReport dedup_rebuild_;
   std::unique_ptr<lake::LakeWriter> lake_;
+  std::unique_ptr<warehouse::Warehouse> warehouse_;
+  std::unique_ptr<warehouse::Scheduler> scheduler_;
   std::unique_ptr<ingest::IngestPath> ingest_;
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;

@@ -23,17 +23,21 @@
 //   SQL, and whose upstreams were not rebuilt in this run, is skipped
 //   (unchanged) unless the request forces it.
 //
-// Threading: a Warehouse is used by one thread at a time. The target file is
+// Threading: a Warehouse is used by one thread at a time (a Scheduler's
+// thread, or the caller's); a Scheduler is started and stopped by one thread. The target file is
 // opened per run and closed after it (DuckDB's file lock then lets `sluice
 // etl run` and `sluice query` work beside a server that is not mid-run).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
@@ -164,6 +168,53 @@ class Warehouse {
   explicit Warehouse(WarehouseOptions options) : options_(std::move(options)) {}
   WarehouseOptions options_;
   std::vector<Model> models_;
+};
+
+// Runs the models on their schedules inside `sluice serve`: each hour, once
+// the hour that just closed is `delay` old, the hourly models for that hour;
+// after the day's last hour, the daily models as a full refresh (forced).
+// A run that fails (a model failed, or the warehouse could not be opened)
+// is retried with exponential backoff; every attempt is in the history.
+struct SchedulerOptions {
+  int64_t delay_us = 10 * kMicrosPerMinute;       // wait for late arrivals before building an hour
+  int max_attempts = 3;                           // per scheduled run
+  int64_t retry_backoff_us = 30 * kMicrosPerSecond;  // doubles after every failed attempt
+};
+
+// The hour whose run is due at `now`: the newest hour that closed at least
+// `delay_us` ago.
+UnixMicros DueHour(UnixMicros now, int64_t delay_us);
+// When the run after the one due at `now` becomes due.
+UnixMicros NextDueTime(UnixMicros now, int64_t delay_us);
+
+class Scheduler {
+ public:
+  // `sleep_for` waits up to the given microseconds and returns false when the
+  // scheduler is stopping; tests pass one that returns at once.
+  using SleepFor = std::function<bool(int64_t micros)>;
+  Scheduler(Warehouse* warehouse, SchedulerOptions options);
+  ~Scheduler();  // Stop()s
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // The scheduled work for `hour` with retries; returns the last attempt's
+  // reports (hourly, then daily when due) or the last error.
+  Result<std::vector<RunReport>> RunDue(UnixMicros hour, const SleepFor& sleep_for);
+
+  // A thread that runs the due hour at once (catching up after a restart;
+  // unchanged models are skipped), then each hour as it becomes due.
+  void Start();
+  void Stop();
+
+ private:
+  bool SleepUnlessStopped(int64_t micros);
+  void Loop();
+  Warehouse* warehouse_;
+  SchedulerOptions options_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
 };
 
 // Attaches the lake (latest versions) to `db` as the catalog `lake`, one view

@@ -374,3 +374,54 @@ TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
 
 }  // namespace
 }  // namespace sluice::warehouse
+
+namespace sluice::warehouse {
+namespace {
+
+TEST(SchedulerTest, TheDueHourIsTheLastClosedOneOnceTheDelayPassed) {
+  const int64_t delay = 10 * kMicrosPerMinute;
+  // 11:05: hour 10 closed only 5 minutes ago, so hour 9 is still the due one.
+  EXPECT_EQ(DueHour(kHour10 + kMicrosPerHour + 5 * kMicrosPerMinute, delay), kHour10 - kMicrosPerHour);
+  EXPECT_EQ(NextDueTime(kHour10 + kMicrosPerHour + 5 * kMicrosPerMinute, delay), kHour10 + kMicrosPerHour + delay);
+  // 11:10 exactly: hour 10 is due, and the next run is at 12:10.
+  EXPECT_EQ(DueHour(kHour10 + kMicrosPerHour + delay, delay), kHour10);
+  EXPECT_EQ(NextDueTime(kHour10 + kMicrosPerHour + delay, delay), kHour10 + 2 * kMicrosPerHour + delay);
+}
+
+class SchedulerRunTest : public WarehouseTest {};
+
+TEST_F(SchedulerRunTest, RetriesAFailedRunWithBackoffAndRecordsEveryAttempt) {
+  WriteModel(models_dir(), "broken", "-- materialized: table\nSELECT nope FROM {{ source('lake','events') }}");
+  WriteModel(models_dir(), "nightly", "-- materialized: table\n-- schedule: daily\nSELECT 1 AS one");
+  Append("a", "u", kHour10);
+  FlushLake();
+  auto w = Open();
+  ASSERT_TRUE(w);
+  SchedulerOptions options;
+  options.max_attempts = 3;
+  options.retry_backoff_us = 7;
+  Scheduler scheduler(w.get(), options);
+  std::vector<int64_t> sleeps;
+  auto reports = scheduler.RunDue(kHour10, [&](int64_t us) {
+    sleeps.push_back(us);
+    return true;
+  });
+  ASSERT_TRUE(reports.ok()) << reports.status().ToString();
+  ASSERT_EQ(reports->size(), 1u);  // hour 10 is not the day's last: no daily refresh
+  EXPECT_EQ(sleeps, (std::vector<int64_t>{7, 14}));
+  auto history = w->History("broken");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 3u);
+  for (const auto& r : *history) EXPECT_EQ(r.status, ModelRunStatus::kFailed);
+  EXPECT_TRUE(w->History("nightly")->empty());
+
+  // 23:00 closes the day: the daily models run too (forced full refresh).
+  const UnixMicros last_hour = kHour10 + 13 * kMicrosPerHour;
+  auto nightly = scheduler.RunDue(last_hour, [](int64_t) { return false; });  // stopping: no retries
+  ASSERT_TRUE(nightly.ok());
+  ASSERT_EQ(nightly->size(), 2u);
+  EXPECT_EQ(Find(nightly->back(), "nightly")->status, ModelRunStatus::kSuccess);
+}
+
+}  // namespace
+}  // namespace sluice::warehouse
