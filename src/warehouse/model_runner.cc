@@ -114,6 +114,11 @@ Result<std::vector<lineage::SchemaField>> TableSchema(lake::EmbeddedDuckDb* db, 
   return fields;
 }
 
+Result<int64_t> CountRows(lake::EmbeddedDuckDb* db, const std::string& table) {
+  SLUICE_ASSIGN_OR_RETURN(lake::QueryRows n, db->Query("SELECT count(*) FROM " + table));
+  return std::stoll(n.rows.at(0).at(0).value_or("0"));
+}
+
 // Builds one model inside a transaction; returns the rows written.
 Result<int64_t> Materialize(lake::EmbeddedDuckDb* db, const Model& m, const std::string& sql,
                             std::optional<UnixMicros> hour) {
@@ -126,8 +131,7 @@ Result<int64_t> Materialize(lake::EmbeddedDuckDb* db, const Model& m, const std:
         return int64_t{0};
       case Materialization::kTable: {
         SLUICE_RETURN_IF_ERROR(db->Execute("CREATE OR REPLACE TABLE " + target + " AS " + sql));
-        SLUICE_ASSIGN_OR_RETURN(lake::QueryRows n, db->Query("SELECT count(*) FROM " + target));
-        return std::stoll(n.rows.at(0).at(0).value_or("0"));
+        return CountRows(db, target);
       }
       case Materialization::kIncremental: {
         // The filter is applied here as well as in the model, so a model that
@@ -135,8 +139,17 @@ Result<int64_t> Materialize(lake::EmbeddedDuckDb* db, const Model& m, const std:
         const std::string column = QuoteIdent(m.time_column);
         const std::string in_hour = " WHERE " + column + " >= " + MicrosLiteral(*hour) + " AND " + column +
                                     " < " + MicrosLiteral(*hour + kMicrosPerHour);
-        SLUICE_RETURN_IF_ERROR(
-            db->Execute("CREATE TABLE IF NOT EXISTS " + target + " AS SELECT * FROM (" + sql + ") LIMIT 0"));
+        SLUICE_ASSIGN_OR_RETURN(lake::QueryRows exists,
+                                db->Query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'"
+                                          " AND table_catalog = current_database() AND table_name = " +
+                                          SqlQuote(m.name)));
+        if (exists.rows.at(0).at(0) == "0") {
+          // The first build creates the table from the hour itself: one pass
+          // over the model's SQL, not an empty CREATE and then an INSERT.
+          SLUICE_RETURN_IF_ERROR(
+              db->Execute("CREATE TABLE " + target + " AS SELECT * FROM (" + sql + ") AS model" + in_hour));
+          return CountRows(db, target);
+        }
         SLUICE_RETURN_IF_ERROR(db->Execute("DELETE FROM " + target + in_hour));
         SLUICE_ASSIGN_OR_RETURN(lake::QueryRows n,
                                 db->Query("INSERT INTO " + target + " BY NAME SELECT * FROM (" + sql + ") AS model" +
