@@ -354,22 +354,17 @@ Result<std::vector<RunReport>> Warehouse::Backfill(UnixMicros from, UnixMicros t
   if (to < from) return Status::InvalidArgument("backfill: --to is before --from");
   const int64_t total = (to - from) / kMicrosPerHour + 1;
   std::vector<RunReport> reports;
-  for (int64_t i = 0; i < total; ++i) {
-    const UnixMicros hour = from + i * kMicrosPerHour;
-    if (progress) progress(hour, i, total);
+  // Passes 0..total-1 build one hour each; the last pass builds the rest once.
+  for (int64_t i = 0; i <= total; ++i) {
+    const bool hour_pass = i < total;
     RunRequest request;
-    request.hour = hour;
+    request.hour = hour_pass ? from + i * kMicrosPerHour : to;
     request.force = force;
-    request.only = RunRequest::Only::kIncremental;
+    request.only = hour_pass ? RunRequest::Only::kIncremental : RunRequest::Only::kNotIncremental;
+    if (progress && hour_pass) progress(request.hour, i, total);
     SLUICE_ASSIGN_OR_RETURN(RunReport r, Run(request));
     reports.push_back(std::move(r));
   }
-  RunRequest rest;
-  rest.hour = to;
-  rest.force = force;
-  rest.only = RunRequest::Only::kNotIncremental;
-  SLUICE_ASSIGN_OR_RETURN(RunReport r, Run(rest));
-  reports.push_back(std::move(r));
   if (progress) progress(to + kMicrosPerHour, total, total);
   return reports;
 }
