@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   }
   for (auto* c : {etl_run_cmd, etl_backfill_cmd}) {
     c->add_flag("--force", etl.force, "Rebuild models whose inputs did not change");
+    c->add_option("--postgres", etl.postgres, "Also copy every model built into PostgreSQL (libpq DSN)");
   }
 
   QueryArgs query;

@@ -32,6 +32,7 @@ Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse(const EtlArgs& args)
   warehouse::WarehouseOptions options;
   options.data_dir = args.data_dir;
   options.models_dir = args.models_dir;
+  options.postgres_dsn = args.postgres;
   return warehouse::Warehouse::Open(options);
 }
 

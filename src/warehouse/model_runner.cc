@@ -11,6 +11,7 @@
 #include "core/data_dir.h"
 #include "lake/delta_log.h"
 #include "lake/lake.h"
+#include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice::warehouse {
@@ -258,6 +259,10 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
   const std::string lake_root = options_.data_dir + "/lake";
   SLUICE_ASSIGN_OR_RETURN(auto versions, AttachLakeSnapshot(db.get(), lake_root));
   std::map<std::string, int64_t> version_of(versions.begin(), versions.end());
+  std::unique_ptr<PostgresSink> postgres;
+  if (!options_.postgres_dsn.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(postgres, PostgresSink::Connect(options_.postgres_dsn));
+  }
 
   RunReport report;
   report.lake_version = version_of[lake::kEventsTable];
@@ -294,6 +299,7 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     std::string input_key = sql.ok() ? *sql : std::string();
     input_key += "\n" + std::string(MaterializationName(m.materialization)) + " " + m.time_column;
     for (const SourceRef& s : m.sources) input_key += "\n" + s.table + "@" + std::to_string(version_of[s.table]);
+    if (postgres) input_key += "\npostgres";  // adding the target rebuilds what it lacks
     const std::string input_hash = HexHash(input_key);
 
     if (sql.ok() && !request.force &&
@@ -322,6 +328,11 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
 
     auto t0 = std::chrono::steady_clock::now();
     Result<int64_t> rows = sql.ok() ? Materialize(db.get(), m, *sql, rec.hour) : Result<int64_t>(sql.status());
+    if (rows.ok() && postgres) {
+      Status copied = incremental ? postgres->ReplaceHour(db.get(), m.name, m.time_column, hour)
+                                  : postgres->ReplaceTable(db.get(), m.name);
+      if (!copied.ok()) rows = copied;
+    }
     rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     lineage::Dataset output{warehouse_ns, "main." + m.name, std::nullopt, {}, std::nullopt};
     if (rows.ok()) {
@@ -448,7 +459,9 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   if (options.json) {
     SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit));
   } else {
-    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT * FROM (" + body + ") AS q" + limit));
+    // DuckDB renders every value as text itself (the C API's per-value
+    // varchar getter has no text for TIMESTAMPTZ and other newer types).
+    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit));
   }
   if (static_cast<int64_t>(out.rows.rows.size()) > options.row_limit) {
     out.rows.rows.resize(options.row_limit);

@@ -1,6 +1,7 @@
 // warehouse: SQL models (dbt-like `models/*.sql`) run in embedded DuckDB over
 // one consistent snapshot of the Delta lake, materialised into the warehouse
-// target DATA/warehouse.duckdb, with a run history and OpenLineage events.
+// target DATA/warehouse.duckdb (and, when configured, PostgreSQL), with a run
+// history and OpenLineage events.
 //
 // What it owns: the model files' format (a leading `-- key: value` comment
 // header, templating `{{ source('lake','events') }}`, `{{ ref('m') }}`,
@@ -101,6 +102,10 @@ struct WarehouseOptions {
   std::string target_path;          // "" → DATA/warehouse.duckdb
   int duckdb_threads = 0;           // 0: one per core
   std::string duckdb_memory_limit;  // "" → DuckDB's default
+  // "" → DuckDB only. Else a libpq DSN: every model built is also copied to
+  // PostgreSQL (COPY; a view arrives as a table of its rows). Works with
+  // Redshift's protocol too.
+  std::string postgres_dsn;
   bool emit_lineage = true;         // DATA/lineage/*.ndjson
   std::string lineage_endpoint;     // "" → files only
 };

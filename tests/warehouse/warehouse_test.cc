@@ -11,6 +11,7 @@
 #include "lake/embedded_duckdb.h"
 #include "quality/json_schema.h"
 #include "tests/warehouse/warehouse_fixture.h"
+#include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice::warehouse {
@@ -377,6 +378,18 @@ TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
 
 namespace sluice::warehouse {
 namespace {
+
+TEST(PostgresTypeTest, MapsEveryDuckDbTypeTheModelsProduceExplicitly) {
+  EXPECT_EQ(PostgresTypeFor("VARCHAR"), "text");
+  EXPECT_EQ(PostgresTypeFor("BIGINT"), "bigint");
+  EXPECT_EQ(PostgresTypeFor("HUGEINT"), "numeric");  // sum(BIGINT) in DuckDB
+  EXPECT_EQ(PostgresTypeFor("DOUBLE"), "double precision");
+  EXPECT_EQ(PostgresTypeFor("BOOLEAN"), "boolean");
+  EXPECT_EQ(PostgresTypeFor("DATE"), "date");
+  EXPECT_EQ(PostgresTypeFor("TIMESTAMP WITH TIME ZONE"), "timestamptz");
+  EXPECT_EQ(PostgresTypeFor("DECIMAL(18,3)"), "numeric(18,3)");
+  EXPECT_EQ(PostgresTypeFor("STRUCT(a INTEGER)"), "text");
+}
 
 TEST(SchedulerTest, TheDueHourIsTheLastClosedOneOnceTheDelayPassed) {
   const int64_t delay = 10 * kMicrosPerMinute;
