@@ -39,11 +39,17 @@ struct DemoArgs {
   int events = 5000;
 };
 
+struct AlertsArgs {
+  std::string url = "http://127.0.0.1:8080";
+  bool json = false;
+};
+
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
 int RunLogStat(const LogArgs& args);
 int RunLogDump(const LogArgs& args);
 int RunDemo(const DemoArgs& args);
 int RunDedupStat(const DedupArgs& args);
+int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
 
 }  // namespace sluice::cli

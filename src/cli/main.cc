@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--data-dir", demo.data_dir, "Data directory (default ./sluice-data)");
   demo_cmd->add_option("--events", demo.events, "How many events to send (default 5000)");
 
+  AlertsArgs alerts_args;
+  auto* alerts_cmd = app.add_subcommand("alerts", "List a running server's active and recent alerts.");
+  alerts_cmd->add_option("--url", alerts_args.url, "Server URL (default http://127.0.0.1:8080)");
+  alerts_cmd->add_flag("--json", alerts_args.json, "Print the server's JSON as is");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -81,5 +86,6 @@ int main(int argc, char** argv) {
   if (dump_cmd->parsed()) return RunLogDump(log_args);
   if (demo_cmd->parsed()) return RunDemo(demo);
   if (dedup_stat_cmd->parsed()) return RunDedupStat(dedup_args);
+  if (alerts_cmd->parsed()) return RunAlerts(alerts_args);
   return kExitUsage;
 }

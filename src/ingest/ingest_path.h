@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,7 +32,15 @@ struct IngestOptions {
   std::vector<std::string> write_keys;
   size_t max_request_bytes = 500 * 1024;  // Segment's batch limit
   size_t max_event_bytes = 32 * 1024;     // Segment's per-call limit
+  // Bounds on the metrics' data-derived labels (event names, write keys,
+  // quarantine rules): values past these fold into "other".
+  size_t max_event_name_labels = 100;
+  size_t max_source_labels = 64;
 };
+
+// An event whose event time is older than received_at by more than this is
+// late: it lands in an hour partition that has already closed.
+constexpr int64_t kLateEventMicros = kMicrosPerHour;
 
 // What happened to one event of a request, in request order.
 struct Outcome {
@@ -104,6 +113,11 @@ class IngestPath {
   monitor::Counter* rejected_malformed_;
   monitor::Counter* rejected_too_large_;
   monitor::Counter* rejected_auth_;
+  // Detector inputs (monitor/detectors.h names them).
+  monitor::FoldedCounter source_events_;
+  monitor::FoldedCounter event_names_;
+  monitor::FoldedCounter quarantined_by_rule_;
+  monitor::Counter* late_;
 };
 
 // Decodes the write key from an `Authorization: Basic base64(key:)` header

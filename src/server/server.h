@@ -20,6 +20,7 @@
 #include "dedup/dedup.h"
 #include "ingest/ingest.h"
 #include "log/log.h"
+#include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
 
 namespace sluice::server {
@@ -32,6 +33,7 @@ struct ServerConfig {
   bool dedup_enabled = true;
   dedup::DedupConfig dedup;
   int64_t dedup_snapshot_interval_seconds = 300;  // also written at shutdown
+  monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -61,6 +63,8 @@ class Server {
   // Null when deduplication is disabled.
   dedup::Deduplicator* deduplicator() { return dedup_.get(); }
   const dedup::RebuildReport& dedup_rebuild() const { return dedup_rebuild_; }
+  // Null when alerts are disabled.
+  monitor::AlertLoop* alerts() { return alerts_.get(); }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -73,6 +77,7 @@ class Server {
   std::unique_ptr<dedup::Deduplicator> dedup_;
   dedup::RebuildReport dedup_rebuild_;
   std::unique_ptr<ingest::IngestPath> ingest_;
+  std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
   bool stopped_ = false;
