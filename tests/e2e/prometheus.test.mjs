@@ -32,6 +32,22 @@ test('promtool check rules accepts deploy/prometheus/alerts.yml', { skip }, () =
   assert.match(r.stdout, /SUCCESS: \d+ rules found/);
 });
 
+test('every query of deploy/grafana/sluice.json is valid PromQL', { skip }, () => {
+  const dash = JSON.parse(readFileSync(path.join(repoRoot, 'deploy/grafana/sluice.json'), 'utf8'));
+  const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+  assert.ok(exprs.length >= 10);
+  // promtool parses rule expressions: each query becomes a recording rule,
+  // with Grafana's variables replaced by what they expand to.
+  const rules = ['groups:', '  - name: grafana', '    rules:', ...exprs.flatMap((e, i) => [
+    `      - record: sluice:grafana_panel_${i}`,
+    `        expr: ${JSON.stringify(e.replaceAll('$__rate_interval', '1m').replaceAll('$instance', '.*'))}`,
+  ])].join('\n') + '\n';
+  const dir = makeTempDir('sluice-grafana-');
+  writeFileSync(path.join(dir, 'panels.yml'), rules);
+  const r = spawnSync(PROMTOOL, ['check', 'rules', path.join(dir, 'panels.yml')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
 // A webhook receiver: remembers every POST body by path.
 async function startReceiver() {
   const received = [];
