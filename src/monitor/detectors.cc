@@ -115,7 +115,11 @@ std::optional<double> Detectors::Delta(const std::string& key, double cumulative
   auto it = previous_.find(key);
   if (it == previous_.end()) {
     previous_.emplace(key, cumulative);
-    return std::nullopt;  // no interval yet
+    // A series registered since the last evaluation started at 0 within this
+    // interval (parts register labelled series on first use); before the
+    // first evaluation there is no interval yet.
+    if (evaluations_ == 0) return std::nullopt;
+    return cumulative;
   }
   // A counter below its last reading was reset (process restart): count from 0.
   const double d = cumulative >= it->second ? cumulative - it->second : cumulative;
@@ -145,6 +149,7 @@ std::vector<Finding> Detectors::Evaluate(const Registry& registry, int64_t now_s
   CheckFreshness(registry, now_seconds, &out);
   CheckDisk(registry, &out);
   for (Finding& f : out) std::sort(f.labels.begin(), f.labels.end());
+  ++evaluations_;
   return out;
 }
 

@@ -171,6 +171,7 @@ class Detectors {
   void CheckDisk(const Registry& r, std::vector<Finding>* out);
 
   DetectorConfig config_;
+  int64_t evaluations_ = 0;
   std::map<std::string, double> previous_;
   std::map<std::string, VolumeBaseline> volume_;
   std::map<std::string, RateBaseline> rates_;
