@@ -144,8 +144,14 @@ std::vector<Finding> Detectors::Evaluate(const Registry& registry, int64_t now_s
     }
   }
   if (config_.duplicates.enabled) CheckDuplicates(registry, &out);
-  if (have_events && config_.quarantine.enabled) CheckQuarantine(registry, interval_events, &out);
-  if (have_events && config_.late.enabled) CheckLate(registry, interval_events, &out);
+  if (have_events && config_.quarantine.enabled) {
+    CheckShareOfEvents(registry, kQuarantinedByRuleMetric, "rule", config_.quarantine, "SluiceQuarantineRateHigh",
+                       "quarantine rate", interval_events, &out);
+  }
+  if (have_events && config_.late.enabled) {
+    CheckShareOfEvents(registry, kLateEventsMetric, "", config_.late, "SluiceLateEventRateHigh", "late-event rate",
+                       interval_events, &out);
+  }
   CheckFreshness(registry, now_seconds, &out);
   CheckDisk(registry, &out);
   for (Finding& f : out) std::sort(f.labels.begin(), f.labels.end());
@@ -188,49 +194,34 @@ void Detectors::CheckDuplicates(const Registry& r, std::vector<Finding>* out) {
     }
   }
   for (const auto& [source, total] : received) {
-    const std::string key = "duplicates|" + source;
-    auto it = rates_.try_emplace(key, config_.duplicates).first;
-    RateBaseline::Verdict v = it->second.Observe(duplicates[source], total);
-    if (!v.rising) continue;
-    out->push_back({"SluiceDuplicateRateHigh",
-                    {{"source", source}},
-                    "warning",
-                    "duplicate rate " + Percent(v.rate) + " for source " + source + " (baseline " +
-                        Percent(v.baseline) + ")",
-                    v.rate,
-                    v.baseline + config_.duplicates.min_increase});
+    JudgeRate("duplicates|" + source, config_.duplicates, duplicates[source], total, "SluiceDuplicateRateHigh",
+              {{"source", source}}, "duplicate rate", "for source " + source, out);
   }
 }
 
-void Detectors::CheckQuarantine(const Registry& r, double interval_events, std::vector<Finding>* out) {
-  for (const auto& s : r.Collect(kQuarantinedByRuleMetric)) {
-    auto d = Delta(SeriesKey(kQuarantinedByRuleMetric, s.labels), s.value);
+void Detectors::CheckShareOfEvents(const Registry& r, std::string_view metric, const std::string& label,
+                                   const RateConfig& config, const char* alert, const char* what,
+                                   double interval_events, std::vector<Finding>* out) {
+  for (const auto& s : r.Collect(metric)) {
+    auto d = Delta(SeriesKey(metric, s.labels), s.value);
     if (!d) continue;
-    const std::string rule = LabelValue(s.labels, "rule");
-    auto it = rates_.try_emplace("quarantine|" + rule, config_.quarantine).first;
-    RateBaseline::Verdict v = it->second.Observe(*d, interval_events);
-    if (!v.rising) continue;
-    out->push_back({"SluiceQuarantineRateHigh",
-                    {{"rule", rule}},
-                    "warning",
-                    "quarantine rate " + Percent(v.rate) + " for rule " + rule + " (baseline " + Percent(v.baseline) +
-                        ")",
-                    v.rate,
-                    v.baseline + config_.quarantine.min_increase});
+    const std::string value = LabelValue(s.labels, label);
+    Labels labels;
+    if (!label.empty()) labels.emplace_back(label, value);
+    JudgeRate(SeriesKey(metric, labels), config, *d, interval_events, alert, std::move(labels), what,
+              label.empty() ? "" : "for " + label + " " + value, out);
   }
 }
 
-void Detectors::CheckLate(const Registry& r, double interval_events, std::vector<Finding>* out) {
-  for (const auto& s : r.Collect(kLateEventsMetric)) {
-    auto d = Delta(SeriesKey(kLateEventsMetric, s.labels), s.value);
-    if (!d) continue;
-    auto it = rates_.try_emplace("late", config_.late).first;
-    RateBaseline::Verdict v = it->second.Observe(*d, interval_events);
-    if (!v.rising) continue;
-    out->push_back({"SluiceLateEventRateHigh", {}, "warning",
-                    "late-event rate " + Percent(v.rate) + " (baseline " + Percent(v.baseline) + ")", v.rate,
-                    v.baseline + config_.late.min_increase});
-  }
+void Detectors::JudgeRate(const std::string& key, const RateConfig& config, double hits, double total,
+                          const char* alert, Labels labels, const char* what, const std::string& whose,
+                          std::vector<Finding>* out) {
+  auto it = rates_.try_emplace(key, config).first;
+  RateBaseline::Verdict v = it->second.Observe(hits, total);
+  if (!v.rising) return;
+  std::string summary = std::string(what) + " " + Percent(v.rate) + (whose.empty() ? "" : " " + whose) +
+                        " (baseline " + Percent(v.baseline) + ")";
+  out->push_back({alert, std::move(labels), "warning", std::move(summary), v.rate, v.baseline + config.min_increase});
 }
 
 void Detectors::CheckFreshness(const Registry& r, int64_t now, std::vector<Finding>* out) {

@@ -165,8 +165,13 @@ class Detectors {
   void CheckVolume(const Registry& r, std::string_view metric, const std::string& label, int64_t now,
                    std::vector<Finding>* out);
   void CheckDuplicates(const Registry& r, std::vector<Finding>* out);
-  void CheckQuarantine(const Registry& r, double interval_events, std::vector<Finding>* out);
-  void CheckLate(const Registry& r, double interval_events, std::vector<Finding>* out);
+  // A counter (per `label` value, or one series when `label` is empty) as a
+  // share of all events received in the interval.
+  void CheckShareOfEvents(const Registry& r, std::string_view metric, const std::string& label,
+                          const RateConfig& config, const char* alert, const char* what, double interval_events,
+                          std::vector<Finding>* out);
+  void JudgeRate(const std::string& key, const RateConfig& config, double hits, double total, const char* alert,
+                 Labels labels, const char* what, const std::string& whose, std::vector<Finding>* out);
   void CheckFreshness(const Registry& r, int64_t now, std::vector<Finding>* out);
   void CheckDisk(const Registry& r, std::vector<Finding>* out);
 

@@ -80,17 +80,26 @@ std::string Batch(int first, int n, const std::string& extra = "") {
   return body + "]}";
 }
 
-TEST(ServerAlerts, DuplicateBurstFiresAndIsListedAtV1Alerts) {
-  testing::TempDir dir("sluice-server-alerts");
+// A server on a loopback port in `dir`; with alerts, the detectors run only
+// when the test calls EvaluateOnce (the loop's interval is an hour).
+std::unique_ptr<server::Server> StartServer(const testing::TempDir& dir, bool alerts) {
   server::ServerConfig config;
   config.data_dir = dir.path();
   config.http.port = 0;
   config.http.threads = 1;
-  config.alerts.interval_seconds = 3600;  // the test steps the detectors itself
+  config.alerts.enabled = alerts;
+  config.alerts.interval_seconds = 3600;
   config.alerts.for_seconds = 0;
   auto started = server::Server::Start(config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  server::Server& s = **started;
+  EXPECT_TRUE(started.ok()) << started.status().ToString();
+  return started.ok() ? std::move(*started) : nullptr;
+}
+
+TEST(ServerAlerts, DuplicateBurstFiresAndIsListedAtV1Alerts) {
+  testing::TempDir dir("sluice-server-alerts");
+  auto server = StartServer(dir, /*alerts=*/true);
+  ASSERT_NE(server, nullptr);
+  server::Server& s = *server;
   testing::HttpClient client(s.port());
   const std::map<std::string, std::string> auth{{"Authorization", Basic("web")}};
   const int64_t t0 = NowMicros() / kMicrosPerSecond;
@@ -110,14 +119,9 @@ TEST(ServerAlerts, DuplicateBurstFiresAndIsListedAtV1Alerts) {
 
 TEST(ServerAlerts, IngestCountsPerSourceNameRuleAndLateness) {
   testing::TempDir dir("sluice-server-alerts");
-  server::ServerConfig config;
-  config.data_dir = dir.path();
-  config.http.port = 0;
-  config.http.threads = 1;
-  config.alerts.enabled = false;
-  auto started = server::Server::Start(config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  server::Server& s = **started;
+  auto server = StartServer(dir, /*alerts=*/false);
+  ASSERT_NE(server, nullptr);
+  server::Server& s = *server;
   EXPECT_EQ(s.alerts(), nullptr);
   testing::HttpClient client(s.port());
   const std::map<std::string, std::string> auth{{"Authorization", Basic("web")}};
