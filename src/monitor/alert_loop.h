@@ -39,8 +39,9 @@ struct AlertsConfig {
 
 class AlertLoop {
  public:
-  // `registry` must outlive the loop. `data_dir` is where disk headroom is
-  // measured. `transport` null: libcurl.
+  // `registry` must outlive the loop, and must not be rendered after the loop
+  // is gone (it registers gauge callbacks that read the alert book).
+  // `data_dir` is where disk headroom is measured. `transport` null: libcurl.
   AlertLoop(AlertsConfig config, Registry* registry, std::string data_dir,
             std::unique_ptr<WebhookTransport> transport = nullptr);
   ~AlertLoop();  // Stop()s
