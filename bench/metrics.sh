@@ -10,8 +10,9 @@
 #     into a fresh data directory: the whole durable import path.
 # (b) bench_parse BM_PrepareBatchBody: IngestPath::Prepare of 100-event /v1/batch
 #     bodies, one core — where the per-event metrics live, without disk noise.
-# Runs are interleaved (on, off, on, off, …) and the fastest of ROUNDS is kept
-# per variant: on a shared machine the minimum is the run least disturbed.
+# Runs are interleaved (on, off, on, off, …). Reported: the fastest of ROUNDS
+# per variant, and the median over rounds of the on/off ratio within a round
+# (paired, so slow drifts of a shared machine cancel out).
 #
 # Environment: EVENTS (300000), SEED (42), ROUNDS (5).
 # Output: a Markdown table on stdout and in bench/out/metrics.md.
@@ -69,14 +70,19 @@ prepare_ns() { # prepare_ns BUILD_DIR → ns per event of BM_PrepareBatchBody (o
 }
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 
-BEST_IMPORT_ON=""; BEST_IMPORT_OFF=""; BEST_PREP_ON=""; BEST_PREP_OFF=""
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+median_pct() { sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%+.1f %%", (m - 1) * 100 }'; }
+BEST_IMPORT_ON=""; BEST_IMPORT_OFF=""; BEST_PREP_ON=""; BEST_PREP_OFF=""; IMPORT_RATIOS=""; PREP_RATIOS=""
 for r in $(seq "$ROUNDS"); do
   a=$(import_seconds "$ON"); b=$(import_seconds "$OFF")
   c=$(prepare_ns "$ON"); d=$(prepare_ns "$OFF")
   log "round $r: import on ${a}s off ${b}s; Prepare on ${c} ns/event off ${d} ns/event"
   BEST_IMPORT_ON=$(min "$BEST_IMPORT_ON" "$a"); BEST_IMPORT_OFF=$(min "$BEST_IMPORT_OFF" "$b")
   BEST_PREP_ON=$(min "$BEST_PREP_ON" "$c"); BEST_PREP_OFF=$(min "$BEST_PREP_OFF" "$d")
+  IMPORT_RATIOS+="$(ratio "$a" "$b")"$'\n'; PREP_RATIOS+="$(ratio "$c" "$d")"$'\n'
 done
+IMPORT_MEDIAN=$(printf '%s' "$IMPORT_RATIOS" | median_pct)
+PREP_MEDIAN=$(printf '%s' "$PREP_RATIOS" | median_pct)
 
 ns() { awk -v s="$1" -v n="$EVENTS" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
 pct() { awk -v on="$1" -v off="$2" 'BEGIN { printf "%+.1f %%", (on - off) / off * 100 }'; }
@@ -88,10 +94,10 @@ REPORT=$(cat <<MD
 
 $(nproc) cores; fastest of $ROUNDS interleaved rounds per variant; corpus $EVENTS events (seed $SEED).
 
-| measure | metrics on | metrics compiled out | overhead |
-|---|---|---|---|
-| \`sluice import\`, durable, fresh data dir | $IMP_ON_NS ns/event (${BEST_IMPORT_ON} s) | $IMP_OFF_NS ns/event (${BEST_IMPORT_OFF} s) | **$(pct "$IMP_ON_NS" "$IMP_OFF_NS")** |
-| IngestPath::Prepare, 100-event bodies, one core (bench_parse) | $BEST_PREP_ON ns/event | $BEST_PREP_OFF ns/event | **$(pct "$BEST_PREP_ON" "$BEST_PREP_OFF")** |
+| measure | metrics on (fastest) | metrics compiled out (fastest) | overhead, fastest vs fastest | overhead, median of paired rounds |
+|---|---|---|---|---|
+| \`sluice import\`, durable, fresh data dir | $IMP_ON_NS ns/event (${BEST_IMPORT_ON} s) | $IMP_OFF_NS ns/event (${BEST_IMPORT_OFF} s) | $(pct "$IMP_ON_NS" "$IMP_OFF_NS") | **$IMPORT_MEDIAN** |
+| IngestPath::Prepare, 100-event bodies, one core (bench_parse) | $BEST_PREP_ON ns/event | $BEST_PREP_OFF ns/event | $(pct "$BEST_PREP_ON" "$BEST_PREP_OFF") | **$PREP_MEDIAN** |
 
 Reproduce: \`bash bench/metrics.sh\` (EVENTS, SEED, ROUNDS override the defaults). Target ≤ 2 %.
 MD

@@ -96,10 +96,8 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
     out->outcomes.reserve(std::max(need, 2 * out->outcomes.capacity()));
   }
   if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
-  if (!parsed.events.empty()) source_events_.Inc(parsed.events.front().source, parsed.events.size());
+  CountReceived(parsed.events);
   for (const Event& e : parsed.events) {
-    event_names_.Inc(e.type == EventType::kTrack ? std::string_view(e.event) : EventTypeName(e.type));
-    if (e.received_at_us - e.timestamp_us > kLateEventMicros) late_->Inc();
     if (e.quarantined()) {
       // Quarantined events are not deduplicated: they are held for review,
       // and a replay after the plan is fixed must not find them "seen".
@@ -118,6 +116,28 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
                             [&e](std::string* payload) { EncodeEvent(e, payload); });
   }
   return Status::Ok();
+}
+
+void IngestPath::CountReceived(std::span<const Event> events) {
+  if (events.empty()) return;
+  // One request, one source. Consecutive events of the same name (common in
+  // SDK batches) and the late ones are summed first, so a request costs a
+  // few counter updates rather than one or two per event.
+  source_events_.Inc(events.front().source, events.size());
+  uint64_t late = 0, run = 0;
+  std::string_view run_name;
+  for (const Event& e : events) {
+    const std::string_view name = e.type == EventType::kTrack ? std::string_view(e.event) : EventTypeName(e.type);
+    if (run > 0 && name != run_name) {
+      event_names_.Inc(run_name, run);
+      run = 0;
+    }
+    run_name = name;
+    ++run;
+    late += e.received_at_us - e.timestamp_us > kLateEventMicros ? 1 : 0;
+  }
+  event_names_.Inc(run_name, run);
+  if (late > 0) late_->Inc(late);
 }
 
 void IngestPath::Finish(PreparedBatch& b, const Status& appended) {

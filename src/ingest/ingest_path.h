@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -102,6 +103,9 @@ class IngestPath {
   bool KeyAllowed(std::string_view key) const;
 
  private:
+  // Detector inputs: events received per source, per name, and late ones.
+  void CountReceived(std::span<const Event> events);
+
   IngestOptions options_;
   std::unordered_set<std::string> keys_;
   dedup::Deduplicator* dedup_;
