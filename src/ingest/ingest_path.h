@@ -7,7 +7,8 @@
 // event the log does not hold.
 //
 // Threading: Prepare and Commit are safe for concurrent use (they touch only
-// lock-free counters); each thread brings its own EventParser.
+// lock-free counters; a label value's first sight registers its series under
+// the registry's mutex); each thread brings its own EventParser.
 #pragma once
 
 #include <chrono>
