@@ -56,6 +56,10 @@ struct SchemaValidateArgs {
   std::string schema;
   bool format_assertion = false;
 };
+struct AlertsArgs {
+  std::string url = "http://127.0.0.1:8080";
+  bool json = false;
+};
 
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
@@ -81,5 +85,6 @@ struct OwnedDataDir {
 };
 Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint);
 int RunSchemaValidate(const SchemaValidateArgs& args);
+int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
 
 }  // namespace sluice::cli
