@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
   libpq-dev postgresql-15
   wrk curl ca-certificates
+  prometheus
 )
 
 missing=()

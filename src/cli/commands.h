@@ -58,6 +58,10 @@ struct SchemaValidateArgs {
   std::string schema;
   bool format_assertion = false;
 };
+struct AlertsArgs {
+  std::string url = "http://127.0.0.1:8080";
+  bool json = false;
+};
 
 struct EtlArgs {
   std::string data_dir = kDefaultDataDir;
@@ -108,5 +112,6 @@ int RunEtlBackfill(const EtlArgs& args);
 int RunEtlHistory(const EtlArgs& args);
 int RunQuery(const QueryArgs& args);
 int RunLineageShow(const LineageArgs& args);
+int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
 
 }  // namespace sluice::cli

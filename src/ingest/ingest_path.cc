@@ -6,6 +6,8 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 
+#include "monitor/detectors.h"
+
 namespace sluice::ingest {
 
 namespace {
@@ -35,7 +37,17 @@ IngestPath::IngestPath(IngestOptions options, monitor::Registry* m, dedup::Dedup
       bytes_(m->GetCounter("sluice_ingest_received_bytes_total", "Request body bytes of accepted requests.")),
       rejected_malformed_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "malformed"}})),
       rejected_too_large_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "too_large"}})),
-      rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})) {
+      rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})),
+      source_events_(m, monitor::kSourceEventsMetric, "Events received per write key, any outcome (folded beyond the limit).",
+                     "source", options_.max_source_labels),
+      event_names_(m, monitor::kEventNamesMetric,
+                   "Events received per event name (track: the name; others: the type), folded beyond the limit.",
+                   "event", options_.max_event_name_labels),
+      quarantined_by_rule_(m, monitor::kQuarantinedByRuleMetric,
+                           "Quarantined events durable in the log, by first violated rule.", "rule",
+                           options_.max_event_name_labels),
+      late_(m->GetCounter(monitor::kLateEventsMetric,
+                          "Events received more than 1 h after their event time (they land in a closed hour).")) {
   // For dashboards without PromQL; Prometheus users take rate() of the counters.
   m->AddGaugeCallback("sluice_ingest_duplicate_ratio",
                       "Duplicates / (duplicates + accepted events) since start.", {},
@@ -84,6 +96,7 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
     out->outcomes.reserve(std::max(need, 2 * out->outcomes.capacity()));
   }
   if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
+  CountReceived(parsed.events);
   for (const Event& e : parsed.events) {
     if (e.quarantined()) {
       // Quarantined events are not deduplicated: they are held for review,
@@ -105,11 +118,38 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
   return Status::Ok();
 }
 
+void IngestPath::CountReceived(std::span<const Event> events) {
+  if (events.empty()) return;
+  // One request, one source. Consecutive events of the same name (common in
+  // SDK batches) and the late ones are summed first, so a request costs a
+  // few counter updates rather than one or two per event.
+  source_events_.Inc(events.front().source, events.size());
+  uint64_t late = 0, run = 0;
+  std::string_view run_name;
+  for (const Event& e : events) {
+    const std::string_view name = e.type == EventType::kTrack ? std::string_view(e.event) : EventTypeName(e.type);
+    if (run > 0 && name != run_name) {
+      event_names_.Inc(run_name, run);
+      run = 0;
+    }
+    run_name = name;
+    ++run;
+    late += e.received_at_us - e.timestamp_us > kLateEventMicros ? 1 : 0;
+  }
+  event_names_.Inc(run_name, run);
+  if (late > 0) late_->Inc(late);
+}
+
 void IngestPath::Finish(PreparedBatch& b, const Status& appended) {
   if (appended.ok()) {
     if (b.ticket) dedup_->Commit(*b.ticket);
     accepted_->Inc(b.accepted);
     quarantined_->Inc(b.quarantined);
+    if (b.quarantined > 0) {
+      for (const Outcome& o : b.outcomes) {
+        if (o.kind == Outcome::kQuarantined) quarantined_by_rule_.Inc(o.reason);
+      }
+    }
     bytes_->Inc(b.bytes);
   } else {
     if (b.ticket) dedup_->Abort(*b.ticket);

@@ -7,11 +7,14 @@
 // event the log does not hold.
 //
 // Threading: Prepare and Commit are safe for concurrent use (they touch only
-// lock-free counters); each thread brings its own EventParser.
+// lock-free counters; a label value's first sight registers its series under
+// the registry's mutex); each thread brings its own EventParser.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -31,7 +34,15 @@ struct IngestOptions {
   std::vector<std::string> write_keys;
   size_t max_request_bytes = 500 * 1024;  // Segment's batch limit
   size_t max_event_bytes = 32 * 1024;     // Segment's per-call limit
+  // Bounds on the metrics' data-derived labels (event names, write keys,
+  // quarantine rules): values past these fold into "other".
+  size_t max_event_name_labels = 100;
+  size_t max_source_labels = 64;
 };
+
+// An event whose event time is older than received_at by more than this is
+// late: it lands in an hour partition that has already closed.
+constexpr int64_t kLateEventMicros = kMicrosPerHour;
 
 // What happened to one event of a request, in request order.
 struct Outcome {
@@ -93,6 +104,9 @@ class IngestPath {
   bool KeyAllowed(std::string_view key) const;
 
  private:
+  // Detector inputs: events received per source, per name, and late ones.
+  void CountReceived(std::span<const Event> events);
+
   IngestOptions options_;
   std::unordered_set<std::string> keys_;
   dedup::Deduplicator* dedup_;
@@ -104,6 +118,11 @@ class IngestPath {
   monitor::Counter* rejected_malformed_;
   monitor::Counter* rejected_too_large_;
   monitor::Counter* rejected_auth_;
+  // Detector inputs (monitor/detectors.h names them).
+  monitor::FoldedCounter source_events_;
+  monitor::FoldedCounter event_names_;
+  monitor::FoldedCounter quarantined_by_rule_;
+  monitor::Counter* late_;
 };
 
 // Decodes the write key from an `Authorization: Basic base64(key:)` header

@@ -22,6 +22,7 @@
 #include "ingest/ingest.h"
 #include "lake/lake.h"
 #include "log/log.h"
+#include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
 #include "warehouse/warehouse.h"
 
@@ -40,6 +41,7 @@ struct ServerConfig {
   bool warehouse_enabled = true;  // run the SQL models on their schedules
   warehouse::WarehouseOptions warehouse;  // warehouse.data_dir is derived: <data_dir>
   warehouse::SchedulerOptions warehouse_schedule;
+  monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -71,6 +73,8 @@ class Server {
   const dedup::RebuildReport& dedup_rebuild() const { return dedup_rebuild_; }
   // Null when the lake is disabled.
   lake::LakeWriter* lake_writer() { return lake_.get(); }
+  // Null when alerts are disabled.
+  monitor::AlertLoop* alerts() { return alerts_.get(); }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -86,6 +90,7 @@ class Server {
   std::unique_ptr<warehouse::Warehouse> warehouse_;
   std::unique_ptr<warehouse::Scheduler> scheduler_;
   std::unique_ptr<ingest::IngestPath> ingest_;
+  std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
   bool stopped_ = false;

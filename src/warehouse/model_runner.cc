@@ -11,6 +11,7 @@
 #include "core/data_dir.h"
 #include "lake/delta_log.h"
 #include "lake/lake.h"
+#include "monitor/detectors.h"
 #include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
@@ -233,8 +234,8 @@ Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(lake::Em
   return versions;
 }
 
-Result<std::unique_ptr<Warehouse>> Warehouse::Open(const WarehouseOptions& options) {
-  std::unique_ptr<Warehouse> w(new Warehouse(options));
+Result<std::unique_ptr<Warehouse>> Warehouse::Open(const WarehouseOptions& options, monitor::Registry* metrics) {
+  std::unique_ptr<Warehouse> w(new Warehouse(options, metrics));
   if (w->options_.models_dir.empty()) w->options_.models_dir = DefaultModelsDir();
   SLUICE_ASSIGN_OR_RETURN(std::vector<Model> models, LoadModels(w->options_.models_dir));
   SLUICE_ASSIGN_OR_RETURN(w->models_, OrderModels(std::move(models)));
@@ -271,7 +272,6 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
   const std::string warehouse_ns = "duckdb://" + AbsolutePath(target);
   lineage::LineageEmitter emitter({options_.data_dir + "/lineage", options_.lineage_endpoint});
   std::set<std::string> rebuilt, failed;
-  std::map<std::string, UnixMicros> last_success_of;  // refs' newest success, for the unchanged check
 
   for (const Model& m : models_) {
     if (!Selected(m, request)) continue;
@@ -340,6 +340,12 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
       rec.rows = *rows;
       rebuilt.insert(m.name);
       output.row_count = rec.rows;
+      if (metrics_) {
+        metrics_
+            ->GetGauge(monitor::kWarehouseLastSuccessMetric, "Unix time of the last successful model run.",
+                       {{"model", m.name}})
+            ->Set(static_cast<double>(NowMicros()) / kMicrosPerSecond);
+      }
       if (auto fields = TableSchema(db.get(), m.name); fields.ok()) output.fields = std::move(*fields);
       event.state = lineage::RunState::kComplete;
     } else {

@@ -45,6 +45,7 @@
 #include "core/time.h"
 #include "lake/embedded_duckdb.h"
 #include "lineage/lineage.h"
+#include "monitor/monitor.h"
 
 namespace sluice::warehouse {
 
@@ -148,7 +149,11 @@ using BackfillProgress = std::function<void(UnixMicros hour, int64_t index, int6
 class Warehouse {
  public:
   // Loads and orders the models. InvalidArgument for a bad model set.
-  static Result<std::unique_ptr<Warehouse>> Open(const WarehouseOptions& options);
+  // `metrics` (optional, must outlive the Warehouse) gets the gauge
+  // sluice_warehouse_last_success_timestamp_seconds{model} the monitor's
+  // freshness detector reads.
+  static Result<std::unique_ptr<Warehouse>> Open(const WarehouseOptions& options,
+                                                 monitor::Registry* metrics = nullptr);
   Warehouse(const Warehouse&) = delete;
   Warehouse& operator=(const Warehouse&) = delete;
 
@@ -170,8 +175,9 @@ class Warehouse {
   Result<std::vector<ModelRunRecord>> History(std::string_view model = "", int64_t limit = 100);
 
  private:
-  explicit Warehouse(WarehouseOptions options) : options_(std::move(options)) {}
+  Warehouse(WarehouseOptions options, monitor::Registry* metrics) : options_(std::move(options)), metrics_(metrics) {}
   WarehouseOptions options_;
+  monitor::Registry* metrics_;
   std::vector<Model> models_;
 };
 

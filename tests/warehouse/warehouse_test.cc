@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "lake/embedded_duckdb.h"
+#include "monitor/detectors.h"
 #include "quality/json_schema.h"
 #include "tests/warehouse/warehouse_fixture.h"
 #include "warehouse/postgres_sink.h"
@@ -119,7 +120,7 @@ class WarehouseTest : public LakeFixture {
     o.data_dir = data_dir();
     o.models_dir = models.empty() ? models_dir() : models;
     o.duckdb_threads = 1;
-    auto w = Warehouse::Open(o);
+    auto w = Warehouse::Open(o, &metrics_);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     return w.ok() ? std::move(*w) : nullptr;
   }
@@ -182,6 +183,8 @@ TEST_F(WarehouseTest, BuildsEachMaterializationFromOneLakeVersion) {
   EXPECT_EQ(Rows("SELECT * FROM top_user"), "alice|\n");
   EXPECT_EQ(Rows("SELECT table_type FROM information_schema.tables WHERE table_name = 'top_user'"), "VIEW|\n");
   EXPECT_EQ(Rows("SELECT count(*) FROM sluice.model_runs WHERE status = 'success' AND lake_version = 1"), "3|\n");
+  // The monitor's freshness detector reads this gauge (monitor/detectors.h).
+  EXPECT_GT(metrics_.GetGauge(monitor::kWarehouseLastSuccessMetric, "", {{"model", "per_user"}})->Value(), 0);
 }
 
 TEST_F(WarehouseTest, RerunOfAnHourIsIdempotentAndUnchangedInputsAreSkipped) {
