@@ -46,6 +46,8 @@ class EmbeddedDuckDb {
   // Runs `sql`, discarding any result. Internal with DuckDB's message on failure.
   Status Execute(const std::string& sql);
   // Runs `sql` and returns every row as text. For small results (stats, demos).
+  // DuckDB's C API renders no TIMESTAMPTZ as text: cast such columns to
+  // VARCHAR (or epoch_us) in the SQL.
   Result<QueryRows> Query(const std::string& sql);
 
   duckdb_connection connection() { return connection_; }

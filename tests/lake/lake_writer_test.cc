@@ -262,6 +262,20 @@ TEST_F(LakeWriterTest, DeclaresAppendedColumnsBeforeWriting) {
   EXPECT_EQ(*table.LatestVersion(), 2);
 }
 
+TEST(EmbeddedDuckDbTest, QueryReturnsValuesAsTextAndNullsAsNullopt) {
+  auto db = EmbeddedDuckDb::Open({});
+  ASSERT_TRUE(db.ok());
+  auto rows = (*db)->Query("SELECT (TIMESTAMPTZ '2024-01-01 10:00:00.25+00')::VARCHAR AS t, 42::BIGINT AS n, NULL AS z, 'x' AS s");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->rows.size(), 1u);
+  EXPECT_EQ(rows->rows[0][0], std::optional<std::string>("2024-01-01 10:00:00.25+00"));
+  EXPECT_EQ(rows->rows[0][1], std::optional<std::string>("42"));
+  EXPECT_FALSE(rows->rows[0][2].has_value());
+  EXPECT_EQ(rows->rows[0][3], std::optional<std::string>("x"));
+  EXPECT_EQ(rows->columns, (std::vector<std::string>{"t", "n", "z", "s"}));
+  EXPECT_EQ((*db)->Query("SELEC 1").status().code(), StatusCode::kInternal);
+}
+
 TEST_F(LakeWriterTest, RollsOnSizeOrAge) {
   LakeOptions o = Options();
   o.max_file_age_ms = 3'600'000;
