@@ -81,6 +81,21 @@ int main(int argc, char** argv) {
   schema_validate_cmd->add_option("--schema", schema_args.schema, "JSON Schema file (2020-12 or draft-07)")->required();
   schema_validate_cmd->add_flag("--assert-formats", schema_args.format_assertion, "Treat `format` as an assertion");
 
+  QuarantineArgs quarantine_args;
+  auto* quarantine_cmd =
+      app.add_subcommand("quarantine", "Events the quality gate held back (server stopped).")->require_subcommand(1);
+  auto* quarantine_list_cmd =
+      quarantine_cmd->add_subcommand("list", "Summarise held events by rule and event name, with examples.");
+  auto* quarantine_replay_cmd = quarantine_cmd->add_subcommand(
+      "replay", "Re-check held events against the current plan; release those that pass, exactly once.");
+  for (auto* c : {quarantine_list_cmd, quarantine_replay_cmd}) {
+    c->add_option("--data-dir", quarantine_args.data_dir, "Data directory (default ./sluice-data)");
+    c->add_option("--config", quarantine_args.config, "YAML config (quality.plan, dedup windows, lake, log)");
+    c->add_option("--rule", quarantine_args.rule, "Only events broken by this rule (e.g. schema.minimum)");
+    c->add_option("--since", quarantine_args.since, "Only events received since: ISO-8601 time or a duration (24h)");
+  }
+  quarantine_replay_cmd->add_option("--plan", quarantine_args.plan, "Tracking plan YAML (default: the config's)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -111,5 +126,7 @@ int main(int argc, char** argv) {
   if (lake_files_cmd->parsed()) return RunLakeFiles(lake_args);
   if (lake_history_cmd->parsed()) return RunLakeHistory(lake_args);
   if (schema_validate_cmd->parsed()) return RunSchemaValidate(schema_args);
+  if (quarantine_list_cmd->parsed()) return RunQuarantineList(quarantine_args);
+  if (quarantine_replay_cmd->parsed()) return RunQuarantineReplay(quarantine_args);
   return kExitUsage;
 }
