@@ -69,6 +69,15 @@ struct FieldValue {
   }
 };
 
+FieldValue MakeValue(FieldValue::Kind kind, std::string text, double number = 0, bool boolean = false) {
+  FieldValue v;
+  v.kind = kind;
+  v.text = std::move(text);
+  v.number = number;
+  v.boolean = boolean;
+  return v;
+}
+
 std::string NumberText(double d) {
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
@@ -263,13 +272,13 @@ void ApplyCorrections(const FieldRule& r, FieldValue* v) {
     double d;
     auto [end, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), d);
     if (ec == std::errc() && end == v->text.data() + v->text.size() && std::isfinite(d)) {
-      replace(FieldValue{Kind::kNumber, NumberText(d), d});
+      replace(MakeValue(Kind::kNumber, NumberText(d), d));
     }
   } else if (r.coerce == Coerce::kString && (v->kind == Kind::kNumber || v->kind == Kind::kBoolean)) {
     std::string text = v->kind == Kind::kNumber ? v->text : (v->boolean ? "true" : "false");
-    replace(FieldValue{Kind::kString, text});
+    replace(MakeValue(Kind::kString, text));
   } else if (r.coerce == Coerce::kBoolean && v->kind == Kind::kString && (v->text == "true" || v->text == "false")) {
-    replace(FieldValue{Kind::kBoolean, "", 0, v->text == "true"});
+    replace(MakeValue(Kind::kBoolean, "", 0, v->text == "true"));
   }
   if (v->kind == Kind::kString && r.trim) {
     size_t first = v->text.find_first_not_of(" \t\r\n");
@@ -498,15 +507,28 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
 
   // properties / traits / context parsed once each (one parser per field,
   // reused by every Check on this thread).
+  // Only the fields this event's checks read are parsed (context, usually
+  // the largest, only when a rule names it): parsing is most of Check's cost.
   thread_local std::array<simdjson::dom::parser, 3> parsers;
-  std::array<std::string, 3> texts = {e.properties, e.traits, e.context};
+  std::array<std::string_view, 3> texts = {e.properties, e.traits, e.context};
   std::array<std::optional<element>, 3> roots;
   auto parse = [&](size_t i) {
     roots[i].reset();
     element root;
-    if (!texts[i].empty() && !parsers[i].parse(texts[i]).get(root) && root.is_object()) roots[i] = root;
+    if (!texts[i].empty() && !parsers[i].parse(texts[i].data(), texts[i].size()).get(root) && root.is_object()) {
+      roots[i] = root;
+    }
   };
-  for (size_t i = 0; i < 3; ++i) parse(i);
+  const bool uses_traits = e.type == EventType::kIdentify || e.type == EventType::kGroup;
+  const size_t payload = uses_traits ? 1 : 0;
+  std::array<bool, 3> needed = {};
+  needed[payload] = plan->schema.has_value() || compiled_->unplanned_properties != UnplannedPolicy::kAllow;
+  for (const FieldRule& r : plan->rules) {
+    if (r.source != FieldSource::kEnvelope) needed[static_cast<size_t>(r.source)] = true;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    if (needed[i]) parse(i);
+  }
 
   // Corrections first, so checks (and the schema) see corrected values.
   std::array<std::map<std::vector<std::string>, std::string>, 3> replacements;
@@ -515,7 +537,7 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     const FieldRule& r = plan->rules[i];
     if (r.source == FieldSource::kEnvelope) {
       std::string_view text = EnvelopeField(e, r.segments[0]);
-      if (!text.empty()) values[i] = FieldValue{FieldValue::Kind::kString, std::string(text)};
+      if (!text.empty()) values[i] = MakeValue(FieldValue::Kind::kString, std::string(text));
       continue;
     }
     size_t field = static_cast<size_t>(r.source);
@@ -543,8 +565,9 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     std::string corrected;
     std::vector<std::string> path;
     AppendReplaced(*roots[field], replacements[field], &path, &corrected);
-    texts[field] = corrected;
-    (field == 0 ? verdict.corrected_properties : verdict.corrected_traits) = std::move(corrected);
+    std::optional<std::string>& kept = field == 0 ? verdict.corrected_properties : verdict.corrected_traits;
+    kept = std::move(corrected);
+    texts[field] = *kept;  // the verdict owns the text for the rest of Check
     parse(field);
   }
 
@@ -554,14 +577,13 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     }
   }
 
-  const bool uses_traits = e.type == EventType::kIdentify || e.type == EventType::kGroup;
-  const size_t payload = uses_traits ? 1 : 0;
   const std::string payload_name = uses_traits ? "traits" : "properties";
   if (plan->schema) {
     std::vector<ValidationError> errors;
     simdjson::dom::parser empty_parser;  // a missing payload is validated as {}
     element instance = roots[payload] ? *roots[payload] : empty_parser.parse(simdjson::padded_string("{}", 2)).value_unsafe();
-    if (!plan->schema->Validate(instance, &errors)) {
+    // The fast check first: most events are valid, and it builds no messages.
+    if (!plan->schema->IsValid(instance) && !plan->schema->Validate(instance, &errors)) {
       for (const ValidationError& err : errors) {
         std::string path = payload_name;
         for (char c : err.instance_path) path += c == '/' ? '.' : c;
