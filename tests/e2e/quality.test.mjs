@@ -172,3 +172,37 @@ test('quarantine commands refuse a directory a server holds, and bad --since', a
     await running.stop();
   }
 });
+
+test('SIGHUP reloads the plan file and keeps serving; an invalid file is refused', { timeout: 30000 }, async () => {
+  const hupDir = makeTempDir('sluice-quality-hup-');
+  writeFileSync(path.join(hupDir, 'plan.yaml'), PLAN);
+  writeFileSync(path.join(hupDir, 'sluice.yaml'), 'quality:\n  plan: plan.yaml\n');
+  const s = await startServer({ dataDir: path.join(hupDir, 'data'), writeKeys: [WRITE_KEY], args: ['--config', path.join(hupDir, 'sluice.yaml')] });
+  const outcome = async (n) => {
+    const res = await fetch(`${s.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`${WRITE_KEY}:`).toString('base64'), 'x-sluice-outcomes': '1' },
+      body: JSON.stringify({ batch: [{ type: 'track', userId: 'u', event: 'Mystery Event', properties: { n } }] }),
+    });
+    return (await res.json()).outcomes[0];
+  };
+  const waitFor = async (re) => {
+    for (let waited = 0; waited < 10000 && !re.test(s.stderr()); waited += 50) await sleep(50);
+    assert.match(s.stderr(), re);
+  };
+  try {
+    assert.equal(await outcome(1), 'quarantined:plan.unplanned_event');
+    writeFileSync(path.join(hupDir, 'plan.yaml'), FIXED_PLAN);
+    s.proc.kill('SIGHUP');
+    await waitFor(/SIGHUP: tracking plan reloaded/);
+    assert.equal(await outcome(2), 'accepted');
+    writeFileSync(path.join(hupDir, 'plan.yaml'), 'events: [oops\n');
+    s.proc.kill('SIGHUP');
+    await waitFor(/SIGHUP: tracking plan refused, the previous one stays/);
+    assert.ok(s.running());
+    assert.equal(await outcome(3), 'accepted');
+  } finally {
+    const { code } = await s.stop();
+    assert.equal(code, 0, s.stderr());
+  }
+});
