@@ -96,23 +96,44 @@ auto EncodedStrings(E& e) {
                     &e.integrations, &e.extra,  &e.source};
 }
 
+// A violation list: varint n, then n × (path, rule, message). Violations and
+// flags share it.
+size_t ViolationsBytes(const std::vector<Violation>& vs) {
+  size_t n = VarintBytes(vs.size());
+  for (const Violation& v : vs) n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
+  return n;
+}
+
+void PutViolations(std::string* out, const std::vector<Violation>& vs) {
+  PutVarint64(out, vs.size());
+  for (const Violation& v : vs) {
+    PutLengthPrefixed(out, v.path);
+    PutLengthPrefixed(out, v.rule);
+    PutLengthPrefixed(out, v.message);
+  }
+}
+
+// The n entries after the count. False when truncated.
+bool GetViolations(Decoder& d, uint64_t n, std::vector<Violation>* vs) {
+  vs->resize(n);
+  for (Violation& v : *vs) {
+    std::string_view p, r, m;
+    if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&r) || !d.GetLengthPrefixed(&m)) return false;
+    v = Violation{std::string(p), std::string(r), std::string(m)};
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t EncodedEventSize(const Event& e) {
   size_t n = kEventHeaderBytes;
   for (const std::string* s : EncodedStrings(e)) n += LengthPrefixedBytes(*s);
   if (e.quarantined()) {
-    n += VarintBytes(e.violations.size());
-    for (const Violation& v : e.violations) {
-      n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
-    }
-    n += LengthPrefixedBytes(e.raw);
+    n += ViolationsBytes(e.violations) + LengthPrefixedBytes(e.raw);
   }
   if (HasQualitySection(e)) {
-    n += VarintBytes(e.flags.size());
-    for (const Violation& v : e.flags) {
-      n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
-    }
+    n += ViolationsBytes(e.flags);
     n += VarintBytes(e.corrections.size());
     for (const Correction& c : e.corrections) {
       n += LengthPrefixedBytes(c.path) + LengthPrefixedBytes(c.action) + LengthPrefixedBytes(c.before) +
@@ -138,21 +159,11 @@ void EncodeEvent(const Event& e, std::string* out) {
   PutFixed64(out, static_cast<uint64_t>(e.received_at_us));
   for (const std::string* s : EncodedStrings(e)) PutLengthPrefixed(out, *s);
   if (e.quarantined()) {
-    PutVarint64(out, e.violations.size());
-    for (const Violation& v : e.violations) {
-      PutLengthPrefixed(out, v.path);
-      PutLengthPrefixed(out, v.rule);
-      PutLengthPrefixed(out, v.message);
-    }
+    PutViolations(out, e.violations);
     PutLengthPrefixed(out, e.raw);
   }
   if (HasQualitySection(e)) {
-    PutVarint64(out, e.flags.size());
-    for (const Violation& v : e.flags) {
-      PutLengthPrefixed(out, v.path);
-      PutLengthPrefixed(out, v.rule);
-      PutLengthPrefixed(out, v.message);
-    }
+    PutViolations(out, e.flags);
     PutVarint64(out, e.corrections.size());
     for (const Correction& c : e.corrections) {
       PutLengthPrefixed(out, c.path);
@@ -196,14 +207,7 @@ Status DecodeEvent(std::string_view payload, Event* e) {
     if (!d.GetVarint64(&n) || n == 0 || n > d.remaining()) {
       return Status::Corruption("event payload: bad violation count");
     }
-    e->violations.resize(n);
-    for (Violation& v : e->violations) {
-      std::string_view p, r, m;
-      if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&r) || !d.GetLengthPrefixed(&m)) {
-        return Status::Corruption("event payload: truncated violation");
-      }
-      v = Violation{std::string(p), std::string(r), std::string(m)};
-    }
+    if (!GetViolations(d, n, &e->violations)) return Status::Corruption("event payload: truncated violation");
     if (!d.GetLengthPrefixed(&sv)) return Status::Corruption("event payload: truncated raw");
     e->raw.assign(sv);
   }
@@ -213,14 +217,7 @@ Status DecodeEvent(std::string_view payload, Event* e) {
   if (flags & kFlagQuality) {
     uint64_t n;
     if (!d.GetVarint64(&n) || n > d.remaining()) return Status::Corruption("event payload: bad flag count");
-    e->flags.resize(n);
-    for (Violation& v : e->flags) {
-      std::string_view p, r, m;
-      if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&r) || !d.GetLengthPrefixed(&m)) {
-        return Status::Corruption("event payload: truncated flag");
-      }
-      v = Violation{std::string(p), std::string(r), std::string(m)};
-    }
+    if (!GetViolations(d, n, &e->flags)) return Status::Corruption("event payload: truncated flag");
     if (!d.GetVarint64(&n) || n > d.remaining()) return Status::Corruption("event payload: bad correction count");
     e->corrections.resize(n);
     for (Correction& c : e->corrections) {
@@ -286,36 +283,44 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-void AppendViolationsJson(std::string* out, const std::vector<Violation>& violations) {
+namespace {
+// `[{"k1":v1,…},…]`: each item's members written by `members` (which starts
+// each key after the first with a comma).
+template <typename T, typename Members>
+void AppendObjectArray(std::string* out, const std::vector<T>& items, Members members) {
   out->push_back('[');
-  for (size_t i = 0; i < violations.size(); ++i) {
+  for (size_t i = 0; i < items.size(); ++i) {
     if (i) out->push_back(',');
-    out->append("{\"path\":");
-    AppendJsonString(out, violations[i].path);
-    out->append(",\"rule\":");
-    AppendJsonString(out, violations[i].rule);
-    out->append(",\"message\":");
-    AppendJsonString(out, violations[i].message);
+    out->push_back('{');
+    members(items[i]);
     out->push_back('}');
   }
   out->push_back(']');
 }
+}  // namespace
+
+void AppendViolationsJson(std::string* out, const std::vector<Violation>& violations) {
+  AppendObjectArray(out, violations, [out](const Violation& v) {
+    out->append("\"path\":");
+    AppendJsonString(out, v.path);
+    out->append(",\"rule\":");
+    AppendJsonString(out, v.rule);
+    out->append(",\"message\":");
+    AppendJsonString(out, v.message);
+  });
+}
 
 void AppendCorrectionsJson(std::string* out, const std::vector<Correction>& corrections) {
-  out->push_back('[');
-  for (size_t i = 0; i < corrections.size(); ++i) {
-    if (i) out->push_back(',');
-    out->append("{\"path\":");
-    AppendJsonString(out, corrections[i].path);
+  AppendObjectArray(out, corrections, [out](const Correction& c) {
+    out->append("\"path\":");
+    AppendJsonString(out, c.path);
     out->append(",\"action\":");
-    AppendJsonString(out, corrections[i].action);
+    AppendJsonString(out, c.action);
     out->append(",\"before\":");
-    out->append(corrections[i].before);
+    out->append(c.before);
     out->append(",\"after\":");
-    out->append(corrections[i].after);
-    out->push_back('}');
-  }
-  out->push_back(']');
+    out->append(c.after);
+  });
 }
 
 namespace {

@@ -63,6 +63,16 @@ class LakeWriterTest : public ::testing::Test {
     ASSERT_TRUE(log_->Append(std::move(batch)).ok());
   }
 
+  void AppendEvents(std::initializer_list<Event> events) {
+    log::RecordBatch batch;
+    for (const Event& e : events) {
+      std::string payload;
+      EncodeEvent(e, &payload);
+      batch.Add(kEventRecordType, kEventRecordVersion, payload);
+    }
+    ASSERT_TRUE(log_->Append(std::move(batch)).ok());
+  }
+
   LakeOptions Options() const {
     LakeOptions o;
     o.root = dir_.Sub("lake");
@@ -196,19 +206,13 @@ TEST_F(LakeWriterTest, QualityColumnsCarryFlagsCorrectionsAndReplayOrigin) {
       EXPECT_STREQ(cols[cols.size() - 4].name, "raw");
     }
   }
-  log::RecordBatch batch;
   Event flagged = MakeEvent(1, kClosedHour, false);
   flagged.flags = {{"properties.coupon", "plan.max_length", "must be at most 4 characters"}};
   flagged.corrections = {{"properties.currency", "lowercase", R"("EUR")", R"("eur")"}};
   flagged.replayed_from_offset = 7;
   Event held = MakeEvent(2, kClosedHour, true);
   held.flags = flagged.flags;
-  for (const Event& e : {flagged, held, MakeEvent(4, kClosedHour, false)}) {
-    std::string payload;
-    EncodeEvent(e, &payload);
-    batch.Add(kEventRecordType, kEventRecordVersion, payload);
-  }
-  ASSERT_TRUE(log_->Append(std::move(batch)).ok());
+  AppendEvents({flagged, held, MakeEvent(4, kClosedHour, false)});
   auto w = OpenWriter(Options());
   ASSERT_TRUE(w->CatchUp().ok());
   QueryRows events = Rows(kEventsTable, std::nullopt, "flags, corrections, replayed_from");
@@ -348,11 +352,7 @@ TEST_F(LakeWriterTest, CompactionKeepsEveryRowAndOldVersionsStayReadable) {
 TEST_F(LakeWriterTest, InvalidUtf8InAQuarantinedFieldIsReplacedNotFatal) {
   Event e = MakeEvent(0, kClosedHour, true);
   e.user_id = "bad\xED\xA0\x80id";  // a lone surrogate decoded from "\ud800"
-  std::string payload;
-  EncodeEvent(e, &payload);
-  log::RecordBatch batch;
-  batch.Add(kEventRecordType, kEventRecordVersion, payload);
-  ASSERT_TRUE(log_->Append(std::move(batch)).ok());
+  AppendEvents({e});
   auto w = OpenWriter(Options());
   ASSERT_TRUE(w->CatchUp().ok());
   QueryRows q = Rows(kQuarantineTable, std::nullopt, "user_id, log_offset");
