@@ -23,7 +23,8 @@ Result<std::optional<std::string>> LiveFiles(const std::string& table_root) {
     first = false;
     list += lake::SqlQuote(table_root + "/" + path);
   }
-  return std::optional<std::string>(list + "], hive_partitioning=false)");
+  // union_by_name: files written before a column was appended read it as NULL.
+  return std::optional<std::string>(list + "], hive_partitioning=false, union_by_name=true)");
 }
 
 // The held rows of the quarantine table that `filter` selects, as a SQL
