@@ -104,7 +104,8 @@ class LakeWriter {
  public:
   // Creates missing tables (version 0: protocol + metaData), removes
   // uncommitted files, registers the log consumer and positions the reader
-  // after the last committed offset.
+  // after the last committed offset. Its gauges (lag) read the writer:
+  // `metrics` must not be rendered after the writer is gone.
   static Result<std::unique_ptr<LakeWriter>> Open(const LakeOptions& options, log::Log* log,
                                                   monitor::Registry* metrics);
   ~LakeWriter();  // Stop()s without flushing when started; see Stop.

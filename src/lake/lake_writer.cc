@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <simdjson.h>
@@ -30,7 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Column indexes in LakeColumns() order; the staging table adds dt, hour.
+// Column indexes in LakeColumns() order; the scan adds dt, hour after them.
 enum Col : idx_t {
   kMessageId, kType, kEvent, kUserId, kAnonymousId, kTimestamp, kOriginalTimestamp, kSentAt, kReceivedAt,
   kProperties, kTraits, kContext, kSource, kLogOffset, kName, kGroupId, kPreviousId, kIntegrations, kExtra,
@@ -107,7 +108,9 @@ class StagedTable {
   }
   uint64_t staged_rows() const { return records_.size(); }
   uint64_t staged_bytes() const { return arena_.size(); }
-  int64_t oldest_staged_ms() const { return oldest_staged_ms_; }
+  int64_t oldest_staged_ms() const { return oldest_staged_ms_.load(std::memory_order_relaxed); }
+  // For /metrics, from any thread: 0 when nothing is staged.
+  int64_t oldest_staged_ms_if_any() const { return staged_any_.load(std::memory_order_relaxed) ? oldest_staged_ms() : 0; }
   uint64_t committed_rows = 0;
   uint64_t committed_files = 0;
   std::string scan_function() const { return "sluice_stage_" + name_; }
@@ -122,7 +125,10 @@ class StagedTable {
   const std::map<int64_t, PartitionStats>& partitions() const { return partitions_; }  // by hour start
 
   void Add(std::string_view payload, const EventHead& head, uint64_t log_offset) {
-    if (records_.empty()) oldest_staged_ms_ = SteadyMillis();
+    if (records_.empty()) {
+      oldest_staged_ms_.store(SteadyMillis(), std::memory_order_relaxed);
+      staged_any_.store(true, std::memory_order_relaxed);
+    }
     records_.push_back({arena_.size(), payload.size(), log_offset});
     arena_.append(payload);
     PartitionStats& ps = partitions_[HourStart(head.received_at_us)];
@@ -135,6 +141,7 @@ class StagedTable {
   }
 
   void Reset() {
+    staged_any_.store(false, std::memory_order_relaxed);
     arena_.clear();
     records_.clear();
     partitions_.clear();
@@ -301,7 +308,8 @@ class StagedTable {
   std::vector<StagedRecord> records_;
   std::map<int64_t, PartitionStats> partitions_;
   std::mutex nulls_mu_;
-  int64_t oldest_staged_ms_ = 0;
+  std::atomic<int64_t> oldest_staged_ms_{0};
+  std::atomic<bool> staged_any_{false};
 };
 
 struct LakeWriter::Impl {
@@ -312,6 +320,7 @@ struct LakeWriter::Impl {
   std::unique_ptr<log::LogReader> reader;
   log::LogOffset next;             // next log offset to read
   log::LogOffset committed_next;   // consumer offset last committed
+  std::atomic<uint64_t> committed_next_for_metrics{0};
   bool crashed = false;            // a simulated crash: refuse all work
   // Parquet bytes per staged input byte, learned from the files written.
   double parquet_ratio = 0.12;
@@ -375,12 +384,16 @@ Result<std::unique_ptr<LakeWriter>> LakeWriter::Open(const LakeOptions& options,
   SLUICE_RETURN_IF_ERROR(impl->Recover());
   Impl* raw = impl.get();
   metrics->AddGaugeCallback("sluice_lake_lag_records", "Durable log records not yet committed to the lake.", {},
-                            [raw, log] { return static_cast<double>(log->EndOffset().value - raw->committed_next.value); });
+                            [raw, log] {
+                              return static_cast<double>(log->EndOffset().value -
+                                                         raw->committed_next_for_metrics.load(std::memory_order_relaxed));
+                            });
   metrics->AddGaugeCallback("sluice_lake_lag_seconds", "Age of the oldest row staged for the lake (0 when none).", {},
                             [raw] {
                               int64_t oldest = 0;
                               for (auto& t : raw->tables) {
-                                if (t->staged_rows() && (!oldest || t->oldest_staged_ms() < oldest)) oldest = t->oldest_staged_ms();
+                                int64_t o = t->oldest_staged_ms_if_any();
+                                if (o && (!oldest || o < oldest)) oldest = o;
                               }
                               return oldest ? (SteadyMillis() - oldest) / 1000.0 : 0.0;
                             });
@@ -411,6 +424,21 @@ Status LakeWriter::Impl::Recover() {
       Status st = t->delta().TryCommit(0, create);
       if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
       SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
+    } else if (t->snapshot().metadata.schema_string != LakeSchemaString(t->quarantine())) {
+      // A newer Sluice appended columns: declare them before writing files
+      // that have them (older files read them as NULL).
+      DeltaCommit evolve;
+      DeltaCommitInfo info;
+      info.timestamp_ms = NowMillis();
+      info.operation = "ADD COLUMNS";
+      info.read_version = t->snapshot().version;
+      info.engine_info = "sluice/" SLUICE_VERSION;
+      evolve.commit_info = info;
+      DeltaMetadata meta = t->snapshot().metadata;
+      meta.schema_string = LakeSchemaString(t->quarantine());
+      evolve.metadata = meta;
+      SLUICE_RETURN_IF_ERROR(t->delta().TryCommit(t->snapshot().version + 1, evolve));
+      SLUICE_ASSIGN_OR_RETURN(t->snapshot(), t->delta().Snapshot());
     }
     SLUICE_ASSIGN_OR_RETURN(std::vector<std::string> added, t->delta().EverAddedPaths());
     SLUICE_RETURN_IF_ERROR(RemoveUncommittedFiles(t->delta().root(), added));
@@ -431,6 +459,7 @@ Status LakeWriter::Impl::Recover() {
   }
   next = log::LogOffset{from};
   committed_next = next;
+  committed_next_for_metrics = next.value;
   SLUICE_RETURN_IF_ERROR(log->CommitConsumerOffset(kLakeConsumer, next));
   SLUICE_ASSIGN_OR_RETURN(reader, log->NewReader(next));
   return Status::Ok();
@@ -501,6 +530,7 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
   if (m.next != m.committed_next) {
     SLUICE_RETURN_IF_ERROR(m.log->CommitConsumerOffset(kLakeConsumer, m.next));
     m.committed_next = m.next;
+    m.committed_next_for_metrics = m.next.value;
   }
   return Status::Ok();
 }

@@ -283,6 +283,28 @@ INSTANTIATE_TEST_SUITE_P(Steps, LakeCrashTest,
                          ::testing::Values(LakeCrashPoint::kDataFilesWritten, LakeCrashPoint::kCommitFileWritten,
                                            LakeCrashPoint::kCommitted));
 
+// A table written by an older Sluice (fewer columns) gets a metaData commit
+// with the current schema before any new file.
+TEST_F(LakeWriterTest, DeclaresAppendedColumnsBeforeWriting) {
+  DeltaTable table(TableRoot(kEventsTable));
+  DeltaCommit create;
+  create.protocol = DeltaProtocol{};
+  create.metadata = DeltaMetadata{"old-id", "{\"type\":\"struct\",\"fields\":[]}", {"dt", "hour"}, {}, 1};
+  ASSERT_TRUE(table.TryCommit(0, create).ok());
+  Append(0, 3, kClosedHour);
+  ASSERT_TRUE(OpenWriter(Options())->CatchUp().ok());
+  auto evolve = table.ReadCommit(1);
+  ASSERT_TRUE(evolve.ok());
+  ASSERT_TRUE(evolve->metadata.has_value());
+  EXPECT_EQ(evolve->metadata->id, "old-id");
+  EXPECT_EQ(evolve->metadata->schema_string, LakeSchemaString(false));
+  EXPECT_EQ(evolve->commit_info->operation, "ADD COLUMNS");
+  EXPECT_EQ(Ids(kEventsTable).size(), 3u);
+  // Nothing to declare the next time.
+  ASSERT_TRUE(OpenWriter(Options())->CatchUp().ok());
+  EXPECT_EQ(*table.LatestVersion(), 2);
+}
+
 TEST_F(LakeWriterTest, RollsOnSizeOrAge) {
   LakeOptions o = Options();
   o.max_file_age_ms = 3'600'000;

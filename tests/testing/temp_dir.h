@@ -13,9 +13,13 @@ namespace sluice::testing {
 
 class TempDir {
  public:
-  explicit TempDir(const std::string& prefix = "sluice-test") {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  // `base`: the parent directory; default $TMPDIR or /tmp.
+  explicit TempDir(const std::string& prefix = "sluice-test", std::string base = "") {
+    if (base.empty()) {
+      const char* env = std::getenv("TMPDIR");
+      base = env && *env ? env : "/tmp";
+    }
+    std::string tmpl = base + "/" + prefix + "-XXXXXX";
     char* p = ::mkdtemp(tmpl.data());
     if (p == nullptr) throw std::runtime_error("mkdtemp failed");  // a test setup bug, not an expected error
     path_ = p;
