@@ -34,7 +34,9 @@
 //
 // Invariants:
 // - Check never changes its Event: corrections come back as corrected JSON
-//   text in PlanVerdict, applied by the caller; checks see corrected values.
+//   text in PlanVerdict, plus one Correction record each (path, actions,
+//   before, after), applied by the caller (ApplyVerdict); checks see
+//   corrected values. Check parses only the fields its rules read.
 // - Every broken rule yields one Violation (rule names "plan.*", "schema.*");
 //   severity decides whether it quarantines the event or only flags it.
 //
