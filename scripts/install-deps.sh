@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev libssl-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
   wrk curl ca-certificates
+  prometheus
 )
 
 missing=()

@@ -65,6 +65,10 @@ struct SchemaValidateArgs {
   std::string schema;
   bool format_assertion = false;
 };
+struct AlertsArgs {
+  std::string url = "http://127.0.0.1:8080";
+  bool json = false;
+};
 
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
@@ -96,5 +100,6 @@ int RunQuarantineReplay(const QuarantineArgs& args);
 // `log` (snapshot + the log after it); null when dedup is disabled.
 Result<std::unique_ptr<dedup::Deduplicator>> RestoreDedup(const server::ServerConfig& config, log::Log& log,
                                                           const std::string& data_dir, monitor::Registry* metrics);
+int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
 
 }  // namespace sluice::cli

@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   auto* schema_validate_cmd = schema_cmd->add_subcommand("validate", "Validate NDJSON on stdin; one verdict line each.");
   schema_validate_cmd->add_option("--schema", schema_args.schema, "JSON Schema file (2020-12 or draft-07)")->required();
   schema_validate_cmd->add_flag("--assert-formats", schema_args.format_assertion, "Treat `format` as an assertion");
+  AlertsArgs alerts_args;
+  auto* alerts_cmd = app.add_subcommand("alerts", "List a running server's active and recent alerts.");
+  alerts_cmd->add_option("--url", alerts_args.url, "Server URL (default http://127.0.0.1:8080)");
+  alerts_cmd->add_flag("--json", alerts_args.json, "Print the server's JSON as is");
 
   QuarantineArgs quarantine_args;
   auto* quarantine_cmd =
@@ -128,5 +132,6 @@ int main(int argc, char** argv) {
   if (schema_validate_cmd->parsed()) return RunSchemaValidate(schema_args);
   if (quarantine_list_cmd->parsed()) return RunQuarantineList(quarantine_args);
   if (quarantine_replay_cmd->parsed()) return RunQuarantineReplay(quarantine_args);
+  if (alerts_cmd->parsed()) return RunAlerts(alerts_args);
   return kExitUsage;
 }

@@ -6,6 +6,8 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 
+#include "monitor/detectors.h"
+
 namespace sluice::ingest {
 
 namespace {
@@ -36,7 +38,17 @@ IngestPath::IngestPath(IngestOptions options, monitor::Registry* m, dedup::Dedup
       rejected_malformed_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "malformed"}})),
       rejected_too_large_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "too_large"}})),
       rejected_auth_(m->GetCounter(kRejectedName, kRejectedHelp, {{"reason", "unauthenticated"}})),
-      quality_(m) {
+      source_events_(m, monitor::kSourceEventsMetric, "Events received per write key, any outcome (folded beyond the limit).",
+                     "source", options_.max_source_labels),
+      event_names_(m, monitor::kEventNamesMetric,
+                   "Events received per event name (track: the name; others: the type), folded beyond the limit.",
+                   "event", options_.max_event_name_labels),
+      quarantined_by_rule_(m, monitor::kQuarantinedByRuleMetric,
+                           "Quarantined events durable in the log, by first violated rule.", "rule",
+                           options_.max_event_name_labels),
+      late_(m->GetCounter(monitor::kLateEventsMetric,
+                          "Events received more than 1 h after their event time (they land in a closed hour).")),
+      quality_(m, options_.max_source_labels, options_.max_event_name_labels) {
   // For dashboards without PromQL; Prometheus users take rate() of the counters.
   m->AddGaugeCallback("sluice_ingest_duplicate_ratio",
                       "Duplicates / (duplicates + accepted events) since start.", {},
@@ -85,6 +97,7 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
     out->outcomes.reserve(std::max(need, 2 * out->outcomes.capacity()));
   }
   if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
+  CountReceived(parsed.events);
   // One plan for the whole request, however a reload races with it.
   const std::shared_ptr<const quality::TrackingPlan> plan = plan_.load(std::memory_order_acquire);
   for (size_t i = 0; i < parsed.events.size(); ++i) {
@@ -108,7 +121,7 @@ const Event& IngestPath::Gate(const quality::TrackingPlan& plan, const Event& e,
     judged = &gated;
   }
   const Event& j = *judged;
-  const QualityMetrics::Counters c =
+  const QualityMetrics::Series c =
       quality_.For(j.source, j.type == EventType::kTrack ? std::string_view(j.event) : EventTypeName(j.type));
   out->quality_counts.push_back(c[QualityMetrics::kChecked]);
   if (j.quarantined()) out->quality_counts.push_back(c[QualityMetrics::kQuarantined]);
@@ -176,11 +189,38 @@ Result<Outcome::Kind> IngestPath::PrepareReplay(EventParser& parser, const HeldE
   return admitted;
 }
 
+void IngestPath::CountReceived(std::span<const Event> events) {
+  if (events.empty()) return;
+  // One request, one source. Consecutive events of the same name (common in
+  // SDK batches) and the late ones are summed first, so a request costs a
+  // few counter updates rather than one or two per event.
+  source_events_.Inc(events.front().source, events.size());
+  uint64_t late = 0, run = 0;
+  std::string_view run_name;
+  for (const Event& e : events) {
+    const std::string_view name = e.type == EventType::kTrack ? std::string_view(e.event) : EventTypeName(e.type);
+    if (run > 0 && name != run_name) {
+      event_names_.Inc(run_name, run);
+      run = 0;
+    }
+    run_name = name;
+    ++run;
+    late += e.received_at_us - e.timestamp_us > kLateEventMicros ? 1 : 0;
+  }
+  event_names_.Inc(run_name, run);
+  if (late > 0) late_->Inc(late);
+}
+
 void IngestPath::Finish(PreparedBatch& b, const Status& appended) {
   if (appended.ok()) {
     if (b.ticket) dedup_->Commit(*b.ticket);
     accepted_->Inc(b.accepted);
     quarantined_->Inc(b.quarantined);
+    if (b.quarantined > 0) {
+      for (const Outcome& o : b.outcomes) {
+        if (o.kind == Outcome::kQuarantined) quarantined_by_rule_.Inc(o.reason);
+      }
+    }
     bytes_->Inc(b.bytes);
     for (monitor::Counter* c : b.quality_counts) c->Inc();
   } else {

@@ -18,14 +18,16 @@
 //   request, the old one or the new, and never waits for a reload.
 //
 // Threading: Prepare, PrepareReplay, Finish and SetPlan are safe for
-// concurrent use (counters are lock-free; the plan is an atomic shared_ptr);
-// each thread brings its own EventParser.
+// concurrent use (counters are lock-free; a label value's first sight
+// registers its series under the registry's mutex; the plan is an atomic
+// shared_ptr); each thread brings its own EventParser.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -47,7 +49,15 @@ struct IngestOptions {
   std::vector<std::string> write_keys;
   size_t max_request_bytes = 500 * 1024;  // Segment's batch limit
   size_t max_event_bytes = 32 * 1024;     // Segment's per-call limit
+  // Bounds on the metrics' data-derived labels (event names, write keys,
+  // quarantine rules): values past these fold into "other".
+  size_t max_event_name_labels = 100;
+  size_t max_source_labels = 64;
 };
+
+// An event whose event time is older than received_at by more than this is
+// late: it lands in an hour partition that has already closed.
+constexpr int64_t kLateEventMicros = kMicrosPerHour;
 
 // What happened to one event of a request, in request order.
 struct Outcome {
@@ -142,6 +152,8 @@ class IngestPath {
   // Dedup and encode one judged event into *out (quarantined events are
   // appended only when `append_quarantined`).
   Outcome::Kind Admit(const Event& e, PreparedBatch* out, bool append_quarantined);
+  // Detector inputs: events received per source, per name, and late ones.
+  void CountReceived(std::span<const Event> events);
 
   IngestOptions options_;
   std::unordered_set<std::string> keys_;
@@ -154,6 +166,11 @@ class IngestPath {
   monitor::Counter* rejected_malformed_;
   monitor::Counter* rejected_too_large_;
   monitor::Counter* rejected_auth_;
+  // Detector inputs (monitor/detectors.h names them).
+  monitor::FoldedCounter source_events_;
+  monitor::FoldedCounter event_names_;
+  monitor::FoldedCounter quarantined_by_rule_;
+  monitor::Counter* late_;
   QualityMetrics quality_;
   std::atomic<std::shared_ptr<const quality::TrackingPlan>> plan_;
 };

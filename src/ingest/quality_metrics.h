@@ -1,23 +1,24 @@
 // QualityMetrics: the quality gate's counters, with bounded label cardinality.
 //
-//   sluice_quality_events_total{source, event, outcome}
+//   sluice_quality_events_total{source, outcome, event}
 //     outcome: checked | passed | flagged | quarantined | corrected | replayed
 //   sluice_quality_violations_total{rule}
 //
-// Invariant: at most kMaxSources source values, kMaxEventNames event values
-// and kMaxRules rule values ever appear; the first ones seen keep their own
-// label, every later one is counted under "other". Sources are write keys
-// (operator-chosen) and event names are client-chosen, so without the fold a
-// client could grow /metrics without bound.
+// Invariant: at most `max_sources` source values and, per source and
+// outcome, `max_event_names` event values appear (monitor::FoldedCounter);
+// later ones are counted under "other". Sources are write keys and event
+// names are client-chosen, so without the fold a client could grow /metrics
+// without bound. Worst case: (max_sources + 1) × 6 × (max_event_names + 1)
+// series.
 //
-// Threading: safe for concurrent use. A lookup of a pair already seen takes a
-// shared lock; the first sight of a pair takes the exclusive lock once.
+// Threading: safe for concurrent use. Event and rule lookups are lock-free
+// (FoldedCounter); a source already seen takes a shared lock, the first sight
+// of a source the exclusive one.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <memory>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -30,31 +31,39 @@ namespace sluice::ingest {
 class QualityMetrics {
  public:
   enum Outcome : size_t { kChecked, kPassed, kFlagged, kQuarantined, kCorrected, kReplayed, kOutcomeCount };
-  using Counters = std::array<monitor::Counter*, kOutcomeCount>;
+  using PerOutcome = std::array<std::unique_ptr<monitor::FoldedCounter>, kOutcomeCount>;
 
-  static constexpr size_t kMaxSources = 32;
-  static constexpr size_t kMaxEventNames = 200;
-  static constexpr size_t kMaxRules = 100;
-  static constexpr std::string_view kOther = "other";
+  // The counters of one (source, event name) pair, looked up per outcome.
+  // Holds `event` by view: use it while the event lives.
+  class Series {
+   public:
+    Series(PerOutcome* by_outcome, std::string_view event) : by_outcome_(by_outcome), event_(event) {}
+    // Valid for the registry's life.
+    monitor::Counter* operator[](Outcome o) const { return (*by_outcome_)[o]->For(event_); }
 
-  explicit QualityMetrics(monitor::Registry* metrics);
+   private:
+    PerOutcome* by_outcome_;
+    std::string_view event_;
+  };
+
+  QualityMetrics(monitor::Registry* metrics, size_t max_sources, size_t max_event_names);
   QualityMetrics(const QualityMetrics&) = delete;
   QualityMetrics& operator=(const QualityMetrics&) = delete;
 
-  // The counters of one (source, event name) pair; the pointers are valid
-  // for the registry's life.
-  Counters For(std::string_view source, std::string_view event);
-  monitor::Counter* Violations(std::string_view rule);
+  Series For(std::string_view source, std::string_view event) { return Series(SourceSeries(source), event); }
+  monitor::Counter* Violations(std::string_view rule) { return violations_.For(rule); }
 
  private:
-  // A label value, or kOther once `seen` is full. REQUIRES: mu_ held exclusively.
-  static std::string Fold(std::set<std::string, std::less<>>* seen, size_t cap, std::string_view value);
+  PerOutcome* SourceSeries(std::string_view source);
+  std::unique_ptr<PerOutcome> NewSource(std::string_view source_label);
 
   monitor::Registry* metrics_;
+  const size_t max_sources_;
+  const size_t max_event_names_;
   std::shared_mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Counters>> pairs_;  // "source\0event"
-  std::unordered_map<std::string, monitor::Counter*> rules_;
-  std::set<std::string, std::less<>> sources_, events_, rule_names_;
+  std::unordered_map<std::string, std::unique_ptr<PerOutcome>> sources_;  // at most max_sources_
+  std::unique_ptr<PerOutcome> other_source_;
+  monitor::FoldedCounter violations_;
 };
 
 }  // namespace sluice::ingest

@@ -21,6 +21,7 @@ uint64_t Counter::Value() const {
 }
 
 void Gauge::Add(double d) {
+  if constexpr (!SLUICE_METRICS_ENABLED) return;
   double cur = v_.load(std::memory_order_relaxed);
   while (!v_.compare_exchange_weak(cur, cur + d, std::memory_order_relaxed)) {
   }
@@ -33,6 +34,7 @@ Histogram::Histogram(std::vector<double> upper_bounds)
 }
 
 void Histogram::Observe(double v) {
+  if constexpr (!SLUICE_METRICS_ENABLED) return;
   size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   double cur = sum_.load(std::memory_order_relaxed);
@@ -213,6 +215,73 @@ uint64_t Registry::CounterSum(std::string_view name, const Labels& match) const 
     if (ok) sum += c->counter->Value();
   }
   return sum;
+}
+
+std::vector<Registry::Sample> Registry::Collect(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Sample> out;
+  auto it = families_.find(name);
+  if (it == families_.end() || it->second.type == Type::kHistogram) return out;
+  for (const auto& c : it->second.children) {
+    double v = c->counter ? static_cast<double>(c->counter->Value()) : c->read ? c->read() : c->gauge->Value();
+    out.push_back({c->labels, v});
+  }
+  return out;
+}
+
+namespace {
+size_t SlotCountFor(size_t max_values) {
+  size_t n = 4;
+  while (n < 2 * max_values) n <<= 1;
+  return n;
+}
+// 0 marks an empty slot, so no value may hash to it.
+uint64_t LabelHash(std::string_view v) { return std::hash<std::string_view>{}(v) | 1; }
+}  // namespace
+
+FoldedCounter::FoldedCounter(Registry* registry, std::string_view name, std::string_view help,
+                             std::string_view label_key, size_t max_values, Labels fixed)
+    : registry_(registry),
+      name_(name),
+      help_(help),
+      label_key_(label_key),
+      fixed_(std::move(fixed)),
+      max_values_(std::max<size_t>(1, max_values)),
+      mask_(SlotCountFor(max_values_) - 1),
+      slots_(new Slot[mask_ + 1]) {
+  Labels other = fixed_;
+  other.emplace_back(label_key_, std::string(kOtherValue));
+  other_ = registry_->GetCounter(name_, help_, other);
+}
+
+Counter* FoldedCounter::For(std::string_view label_value) {
+  const uint64_t h = LabelHash(label_value);
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    uint64_t seen = slots_[i].hash.load(std::memory_order_acquire);
+    if (seen == h) return slots_[i].counter.load(std::memory_order_relaxed);
+    if (seen == 0) break;  // not held: new, or folded
+  }
+  if (claimed_.load(std::memory_order_relaxed) >= max_values_) return other_;
+  return Claim(label_value, h);
+}
+
+Counter* FoldedCounter::Claim(std::string_view label_value, uint64_t h) {
+  std::lock_guard<std::mutex> lock(claim_mu_);
+  size_t i = h & mask_;
+  for (;; i = (i + 1) & mask_) {
+    uint64_t seen = slots_[i].hash.load(std::memory_order_relaxed);
+    if (seen == h) return slots_[i].counter.load(std::memory_order_relaxed);  // claimed meanwhile
+    if (seen == 0) break;
+  }
+  if (claimed_.load(std::memory_order_relaxed) >= max_values_) return other_;
+  // A value spelled "other" would share the fold's series; that is harmless.
+  Labels labels = fixed_;
+  labels.emplace_back(label_key_, std::string(label_value));
+  Counter* c = registry_->GetCounter(name_, help_, labels);
+  slots_[i].counter.store(c, std::memory_order_relaxed);
+  slots_[i].hash.store(h, std::memory_order_release);  // publishes `counter`
+  claimed_.fetch_add(1, std::memory_order_relaxed);
+  return c;
 }
 
 }  // namespace sluice::monitor

@@ -100,6 +100,71 @@ class Section {
   std::string path_;
 };
 
+// The `alerts:` section (README "Configuration").
+Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
+  SLUICE_RETURN_IF_ERROR(al.Check({"enabled", "interval", "for", "webhooks", "delivery", "volume", "duplicates",
+                                   "quarantine", "late", "freshness", "disk"}));
+  SLUICE_RETURN_IF_ERROR(al.Get("enabled", &c->enabled));
+  SLUICE_RETURN_IF_ERROR(al.GetDuration("interval", &c->interval_seconds));
+  SLUICE_RETURN_IF_ERROR(al.GetDuration("for", &c->for_seconds));
+  if (c->interval_seconds < 1) return Status::InvalidArgument(al.Where("interval") + "must be at least 1s");
+  if (YAML::Node hooks = al.present() ? al.node()["webhooks"] : YAML::Node(); hooks && !hooks.IsNull()) {
+    if (!hooks.IsSequence()) return Status::InvalidArgument(al.Where("webhooks") + "expected a list");
+    for (size_t i = 0; i < hooks.size(); ++i) {
+      Section h(hooks[i], "alerts.webhooks[" + std::to_string(i) + "].");
+      SLUICE_RETURN_IF_ERROR(h.Check({"url", "format"}));
+      monitor::Webhook hook;
+      std::string format = "alertmanager";
+      SLUICE_RETURN_IF_ERROR(h.Get("url", &hook.url));
+      SLUICE_RETURN_IF_ERROR(h.Get("format", &format));
+      if (hook.url.rfind("http://", 0) != 0 && hook.url.rfind("https://", 0) != 0) {
+        return Status::InvalidArgument(h.Where("url") + "expected an http:// or https:// URL");
+      }
+      auto parsed = monitor::ParseWebhookFormat(format);
+      if (!parsed.ok()) return Status::InvalidArgument(h.Where("format") + parsed.status().message());
+      hook.format = *parsed;
+      c->delivery.webhooks.push_back(std::move(hook));
+    }
+  }
+  Section dl = al.Sub("delivery");
+  SLUICE_RETURN_IF_ERROR(dl.Check({"max_attempts", "initial_backoff_ms", "max_backoff_ms", "timeout_ms", "max_queue"}));
+  SLUICE_RETURN_IF_ERROR(dl.Get("max_attempts", &c->delivery.max_attempts));
+  SLUICE_RETURN_IF_ERROR(dl.Get("initial_backoff_ms", &c->delivery.initial_backoff_ms));
+  SLUICE_RETURN_IF_ERROR(dl.Get("max_backoff_ms", &c->delivery.max_backoff_ms));
+  SLUICE_RETURN_IF_ERROR(dl.Get("timeout_ms", &c->delivery.timeout_ms));
+  SLUICE_RETURN_IF_ERROR(dl.Get("max_queue", &c->delivery.max_queue));
+  if (c->delivery.max_attempts < 1 || c->delivery.initial_backoff_ms < 1) {
+    return Status::InvalidArgument(dl.Where("") + "max_attempts and initial_backoff_ms must be positive");
+  }
+  monitor::DetectorConfig& d = c->detectors;
+  Section vol = al.Sub("volume");
+  SLUICE_RETURN_IF_ERROR(
+      vol.Check({"enabled", "z_threshold", "min_relative_change", "min_baseline_events", "warmup_intervals"}));
+  SLUICE_RETURN_IF_ERROR(vol.Get("enabled", &d.volume.enabled));
+  SLUICE_RETURN_IF_ERROR(vol.Get("z_threshold", &d.volume.z_threshold));
+  SLUICE_RETURN_IF_ERROR(vol.Get("min_relative_change", &d.volume.min_relative_change));
+  SLUICE_RETURN_IF_ERROR(vol.Get("min_baseline_events", &d.volume.min_baseline_events));
+  SLUICE_RETURN_IF_ERROR(vol.Get("warmup_intervals", &d.volume.warmup_intervals));
+  for (auto [key, rate] : {std::pair{"duplicates", &d.duplicates}, std::pair{"quarantine", &d.quarantine},
+                           std::pair{"late", &d.late}}) {
+    Section r = al.Sub(key);
+    SLUICE_RETURN_IF_ERROR(r.Check({"enabled", "min_rate", "min_increase", "min_events"}));
+    SLUICE_RETURN_IF_ERROR(r.Get("enabled", &rate->enabled));
+    SLUICE_RETURN_IF_ERROR(r.Get("min_rate", &rate->min_rate));
+    SLUICE_RETURN_IF_ERROR(r.Get("min_increase", &rate->min_increase));
+    SLUICE_RETURN_IF_ERROR(r.Get("min_events", &rate->min_events));
+  }
+  Section fr = al.Sub("freshness");
+  SLUICE_RETURN_IF_ERROR(fr.Check({"max_lake_lag", "max_profile_lag", "max_model_age"}));
+  SLUICE_RETURN_IF_ERROR(fr.GetDuration("max_lake_lag", &d.freshness.max_lake_lag_seconds));
+  SLUICE_RETURN_IF_ERROR(fr.GetDuration("max_profile_lag", &d.freshness.max_profile_lag_seconds));
+  SLUICE_RETURN_IF_ERROR(fr.GetDuration("max_model_age", &d.freshness.max_model_age_seconds));
+  Section disk = al.Sub("disk");
+  SLUICE_RETURN_IF_ERROR(disk.Check({"min_free_ratio"}));
+  SLUICE_RETURN_IF_ERROR(disk.Get("min_free_ratio", &d.min_disk_free_ratio));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
@@ -114,7 +179,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -127,7 +192,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(http.Get("idle_timeout_seconds", &c.http.idle_timeout_seconds));
 
   Section ingest = top.Sub("ingest");
-  SLUICE_RETURN_IF_ERROR(ingest.Check({"write_keys", "max_request_bytes", "max_event_bytes"}));
+  SLUICE_RETURN_IF_ERROR(ingest.Check({"write_keys", "max_request_bytes", "max_event_bytes", "max_event_name_labels",
+                                       "max_source_labels"}));
+  SLUICE_RETURN_IF_ERROR(ingest.Get("max_event_name_labels", &c.ingest.max_event_name_labels));
+  SLUICE_RETURN_IF_ERROR(ingest.Get("max_source_labels", &c.ingest.max_source_labels));
   SLUICE_RETURN_IF_ERROR(ingest.Get("write_keys", &c.ingest.write_keys));
   SLUICE_RETURN_IF_ERROR(ingest.Get("max_request_bytes", &c.ingest.max_request_bytes));
   SLUICE_RETURN_IF_ERROR(ingest.Get("max_event_bytes", &c.ingest.max_event_bytes));
@@ -173,6 +241,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
       c.dedup.composite_rules.push_back(std::move(rule));
     }
   }
+  SLUICE_RETURN_IF_ERROR(LoadAlertsSection(top.Sub("alerts"), &c.alerts));
   if (Status v = c.dedup.Validate(); !v.ok()) return Status::InvalidArgument("config dedup: " + v.message());
 
   Section lk = top.Sub("lake");
@@ -253,8 +322,17 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                                     "Tracking plan reloads, by result.", {{"result", "refused"}});
   std::vector<ingest::HttpRoute> routes;
   routes.push_back({"POST", "/v1/admin/plan", [raw = s.get()](const ingest::HttpRequest& r) { return raw->PlanRoute(r); }});
+  if (config.alerts.enabled) {
+    s->alerts_ = std::make_unique<monitor::AlertLoop>(config.alerts, &s->metrics_, config.data_dir);
+    routes.push_back({"GET", "/v1/alerts", [loop = s->alerts_.get()](const ingest::HttpRequest&) {
+                        ingest::HttpReply reply;
+                        reply.body = loop->RenderJson();
+                        return reply;
+                      }});
+  }
   SLUICE_ASSIGN_OR_RETURN(s->collector_, ingest::Collector::Start(config.http, s->ingest_.get(), s->log_.get(),
                                                                   &s->metrics_, std::move(routes)));
+  if (s->alerts_) s->alerts_->Start();
   if (s->dedup_) s->maintenance_ = std::thread([raw = s.get()] { raw->MaintenanceLoop(); });
   return s;
 }
@@ -349,6 +427,7 @@ Status Server::Stop() {
     maintenance_cv_.notify_all();
     maintenance_.join();
   }
+  if (alerts_) alerts_->Stop();
   if (collector_) collector_->Stop();
   if (lake_) {
     // Every acknowledged event is in the log; commit them to the lake too,

@@ -29,6 +29,7 @@
 #include "ingest/ingest.h"
 #include "lake/lake.h"
 #include "log/log.h"
+#include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
 #include "quality/tracking_plan.h"
 
@@ -55,6 +56,7 @@ struct ServerConfig {
   bool lake_enabled = true;
   lake::LakeOptions lake;  // lake.root is derived: <data_dir>/lake
   QualityConfig quality;
+  monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -86,6 +88,8 @@ class Server {
   const dedup::RebuildReport& dedup_rebuild() const { return dedup_rebuild_; }
   // Null when the lake is disabled.
   lake::LakeWriter* lake_writer() { return lake_.get(); }
+  // Null when alerts are disabled.
+  monitor::AlertLoop* alerts() { return alerts_.get(); }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -108,6 +112,7 @@ class Server {
   dedup::RebuildReport dedup_rebuild_;
   std::unique_ptr<lake::LakeWriter> lake_;
   std::unique_ptr<ingest::IngestPath> ingest_;
+  std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
   bool stopped_ = false;

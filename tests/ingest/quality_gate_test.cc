@@ -179,12 +179,12 @@ TEST_F(QualityGateTest, SetPlanSwapsForLaterRequestsAndNullTurnsTheGateOff) {
 
 TEST_F(QualityGateTest, EventLabelsFoldIntoOtherBeyondTheCap) {
   ingest_.SetPlan(Plan("unplanned_events: flag"));
-  for (size_t i = 0; i < QualityMetrics::kMaxEventNames + 5; ++i) {
+  const size_t cap = IngestOptions{}.max_event_name_labels;
+  for (size_t i = 0; i < cap + 5; ++i) {
     Gate({R"({"type":"track","userId":"u1","event":"e)" + std::to_string(i) + "\"}"});
   }
   EXPECT_EQ(Quality("other", "checked"), 5u);
-  EXPECT_EQ(metrics_.CounterSum("sluice_quality_events_total", {{"outcome", "checked"}}),
-            QualityMetrics::kMaxEventNames + 5);
+  EXPECT_EQ(metrics_.CounterSum("sluice_quality_events_total", {{"outcome", "checked"}}), cap + 5);
 }
 
 TEST_F(QualityGateTest, ReplayReleasesAHeldEventThatNowPassesMarkedWithItsOrigin) {
