@@ -86,8 +86,8 @@ test('an invalid plan is refused over HTTP and the old one stays in force', asyn
   assert.match((await refused.json()).error, /unplanned_events/);
   const metrics = await (await fetch(`${srv.url}/metrics`)).text();
   assert.match(metrics, /sluice_quality_plan_reloads_total\{result="refused"\} 1/);
-  assert.match(metrics, new RegExp(`sluice_quality_events_total\\{source="${WRITE_KEY}",event="Mystery Event",outcome="quarantined"\\} 2`));
-  assert.match(metrics, new RegExp(`sluice_quality_events_total\\{source="${WRITE_KEY}",event="Order Completed",outcome="corrected"\\} 1`));
+  assert.match(metrics, new RegExp(`sluice_quality_events_total\\{source="${WRITE_KEY}",outcome="quarantined",event="Mystery Event"\\} 2`));
+  assert.match(metrics, new RegExp(`sluice_quality_events_total\\{source="${WRITE_KEY}",outcome="corrected",event="Order Completed"\\} 1`));
   assert.match(metrics, /sluice_quality_violations_total\{rule="plan.range"\} 2/);
 });
 
