@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libsimdjson-dev librocksdb-dev libboost1.81-dev libcli11-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev libssl-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
+  libpq-dev postgresql-15
   wrk curl ca-certificates
   prometheus
 )

@@ -1,6 +1,7 @@
 // The `sluice` subcommands. Each Run* returns the process exit code:
 // 0 success, 1 the command ran but found a problem in data (e.g. rejected
-// lines), 2 usage error, 3 a runtime failure (I/O, lock held, bind failed).
+// lines; `etl`: a model failed), 2 usage error, 3 a runtime failure (I/O,
+// lock held, bind failed), 4 nothing to do (`etl`: every model was unchanged).
 // Errors go to stderr as one line.
 #pragma once
 
@@ -23,6 +24,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitDataProblem = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 3;
+constexpr int kExitNothingToDo = 4;
 
 constexpr const char* kDefaultDataDir = "./sluice-data";
 
@@ -70,6 +72,26 @@ struct AlertsArgs {
   bool json = false;
 };
 
+struct EtlArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string models_dir;      // "" → the shipped models
+  std::string postgres;        // "" → DuckDB only; else a libpq DSN to copy models into
+  std::string model;           // run: one model; history: filter
+  std::string hour, from, to;  // YYYY-MM-DDTHH (UTC)
+  bool force = false;
+  int64_t limit = 50;          // history rows
+};
+struct QueryArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string sql;
+  std::string format = "csv";
+  int64_t limit = 10'000;
+};
+struct LineageArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string dataset;
+};
+
 int RunServe(const ServeArgs& args);
 int RunImport(const ImportArgs& args);
 int RunLogStat(const LogArgs& args);
@@ -100,6 +122,11 @@ int RunQuarantineReplay(const QuarantineArgs& args);
 // `log` (snapshot + the log after it); null when dedup is disabled.
 Result<std::unique_ptr<dedup::Deduplicator>> RestoreDedup(const server::ServerConfig& config, log::Log& log,
                                                           const std::string& data_dir, monitor::Registry* metrics);
+int RunEtlRun(const EtlArgs& args);
+int RunEtlBackfill(const EtlArgs& args);
+int RunEtlHistory(const EtlArgs& args);
+int RunQuery(const QueryArgs& args);
+int RunLineageShow(const LineageArgs& args);
 int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
 
 }  // namespace sluice::cli

@@ -99,6 +99,38 @@ int main(int argc, char** argv) {
     c->add_option("--since", quarantine_args.since, "Only events received since: ISO-8601 time or a duration (24h)");
   }
   quarantine_replay_cmd->add_option("--plan", quarantine_args.plan, "Tracking plan YAML (default: the config's)");
+  EtlArgs etl;
+  auto* etl_cmd = app.add_subcommand("etl", "Warehouse: run the SQL models over the lake.")->require_subcommand(1);
+  auto* etl_run_cmd = etl_cmd->add_subcommand("run", "Run every model (or one) for an hour; exit 4 when nothing changed.");
+  etl_run_cmd->add_option("model", etl.model, "Only this model");
+  etl_run_cmd->add_option("--hour", etl.hour, "Hour incremental models build, YYYY-MM-DDTHH UTC (default: the last closed hour)");
+  auto* etl_backfill_cmd = etl_cmd->add_subcommand("backfill", "Rebuild incremental models hour by hour, then the rest.");
+  etl_backfill_cmd->add_option("--from", etl.from, "First hour, YYYY-MM-DDTHH UTC")->required();
+  etl_backfill_cmd->add_option("--to", etl.to, "Last hour (included), YYYY-MM-DDTHH UTC")->required();
+  auto* etl_history_cmd = etl_cmd->add_subcommand("history", "Model runs, newest first.");
+  etl_history_cmd->add_option("--model", etl.model, "Only this model");
+  etl_history_cmd->add_option("--limit", etl.limit, "At most this many runs (default 50)");
+  for (auto* c : {etl_run_cmd, etl_backfill_cmd, etl_history_cmd}) {
+    c->add_option("--data-dir", etl.data_dir, "Data directory (default ./sluice-data)");
+    c->add_option("--models", etl.models_dir, "Models directory (default: the shipped models/)");
+  }
+  for (auto* c : {etl_run_cmd, etl_backfill_cmd}) {
+    c->add_flag("--force", etl.force, "Rebuild models whose inputs did not change");
+    c->add_option("--postgres", etl.postgres, "Also copy every model built into PostgreSQL (libpq DSN)");
+  }
+
+  QueryArgs query;
+  auto* query_cmd = app.add_subcommand("query", "Read-only SQL over the lake (lake.events, lake.quarantine) and warehouse.");
+  query_cmd->add_option("sql", query.sql, "One SELECT statement")->required();
+  query_cmd->add_option("--format", query.format, "csv (default) or json (one object per line)");
+  query_cmd->add_option("--limit", query.limit, "At most this many rows (default 10000)");
+  query_cmd->add_option("--data-dir", query.data_dir, "Data directory (default ./sluice-data)");
+
+  LineageArgs lineage_args;
+  auto* lineage_cmd = app.add_subcommand("lineage", "OpenLineage events under DATA/lineage.")->require_subcommand(1);
+  auto* lineage_show_cmd = lineage_cmd->add_subcommand("show", "A dataset's upstream and downstream runs, with versions.");
+  lineage_show_cmd->add_option("dataset", lineage_args.dataset, "e.g. stg_events, events")->required();
+  lineage_show_cmd->add_option("--data-dir", lineage_args.data_dir, "Data directory (default ./sluice-data)");
 
   try {
     app.parse(argc, argv);
@@ -132,6 +164,11 @@ int main(int argc, char** argv) {
   if (schema_validate_cmd->parsed()) return RunSchemaValidate(schema_args);
   if (quarantine_list_cmd->parsed()) return RunQuarantineList(quarantine_args);
   if (quarantine_replay_cmd->parsed()) return RunQuarantineReplay(quarantine_args);
+  if (etl_run_cmd->parsed()) return RunEtlRun(etl);
+  if (etl_backfill_cmd->parsed()) return RunEtlBackfill(etl);
+  if (etl_history_cmd->parsed()) return RunEtlHistory(etl);
+  if (query_cmd->parsed()) return RunQuery(query);
+  if (lineage_show_cmd->parsed()) return RunLineageShow(lineage_args);
   if (alerts_cmd->parsed()) return RunAlerts(alerts_args);
   return kExitUsage;
 }

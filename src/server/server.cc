@@ -179,7 +179,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -267,6 +267,25 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (!c.quality.plan.empty() && std::filesystem::path(c.quality.plan).is_relative()) {
     c.quality.plan = (std::filesystem::path(path).parent_path() / c.quality.plan).lexically_normal().string();
   }
+
+  Section wh = top.Sub("warehouse");
+  SLUICE_RETURN_IF_ERROR(wh.Check({"enabled", "models_dir", "delay", "max_attempts", "retry_backoff", "threads",
+                                   "memory_limit", "lineage_endpoint", "postgres_dsn"}));
+  SLUICE_RETURN_IF_ERROR(wh.Get("enabled", &c.warehouse_enabled));
+  SLUICE_RETURN_IF_ERROR(wh.Get("models_dir", &c.warehouse.models_dir));
+  int64_t delay_seconds = c.warehouse_schedule.delay_us / kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.GetDuration("delay", &delay_seconds));
+  if (delay_seconds < 0 || delay_seconds >= 3600) return Status::InvalidArgument(wh.Where("delay") + "must be under 1h");
+  c.warehouse_schedule.delay_us = delay_seconds * kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.Get("max_attempts", &c.warehouse_schedule.max_attempts));
+  if (c.warehouse_schedule.max_attempts < 1) return Status::InvalidArgument(wh.Where("max_attempts") + "must be at least 1");
+  int64_t backoff_seconds = c.warehouse_schedule.retry_backoff_us / kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.GetDuration("retry_backoff", &backoff_seconds));
+  c.warehouse_schedule.retry_backoff_us = backoff_seconds * kMicrosPerSecond;
+  SLUICE_RETURN_IF_ERROR(wh.Get("threads", &c.warehouse.duckdb_threads));
+  SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
+  SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
+  SLUICE_RETURN_IF_ERROR(wh.Get("postgres_dsn", &c.warehouse.postgres_dsn));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -308,6 +327,13 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     lo.root = config.data_dir + "/lake";
     SLUICE_ASSIGN_OR_RETURN(s->lake_, lake::LakeWriter::Open(lo, s->log_.get(), &s->metrics_));
     s->lake_->Start();
+  }
+  if (config.warehouse_enabled) {
+    warehouse::WarehouseOptions wo = config.warehouse;
+    wo.data_dir = config.data_dir;
+    SLUICE_ASSIGN_OR_RETURN(s->warehouse_, warehouse::Warehouse::Open(wo, &s->metrics_));
+    s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
+    s->scheduler_->Start();
   }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   if (!config.quality.plan.empty()) {
@@ -419,6 +445,7 @@ ingest::HttpReply Server::PlanRoute(const ingest::HttpRequest& r) {
 Status Server::Stop() {
   if (stopped_) return Status::Ok();
   stopped_ = true;
+  if (scheduler_) scheduler_->Stop();  // it only reads the lake; a run in progress finishes first
   if (maintenance_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(maintenance_mu_);

@@ -1,7 +1,8 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
-// path (with the quality gate's tracking plan), the lake writer and the HTTP
-// collector, wired from one ServerConfig; start-up order, shutdown order,
-// signals, and plan reloads (SIGHUP, POST /v1/admin/plan).
+// path (with the quality gate's tracking plan), the lake writer, the
+// warehouse scheduler and the HTTP collector, wired from one ServerConfig;
+// start-up order, shutdown order, signals, and plan reloads (SIGHUP,
+// POST /v1/admin/plan).
 //
 // Invariants: the data directory is locked for the Server's whole life; on
 // shutdown the collector stops first (in-flight requests are answered), then
@@ -32,6 +33,7 @@
 #include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
 #include "quality/tracking_plan.h"
+#include "warehouse/warehouse.h"
 
 namespace sluice::server {
 
@@ -56,6 +58,9 @@ struct ServerConfig {
   bool lake_enabled = true;
   lake::LakeOptions lake;  // lake.root is derived: <data_dir>/lake
   QualityConfig quality;
+  bool warehouse_enabled = true;  // run the SQL models on their schedules
+  warehouse::WarehouseOptions warehouse;  // warehouse.data_dir is derived: <data_dir>
+  warehouse::SchedulerOptions warehouse_schedule;
   monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
 };
 
@@ -111,6 +116,8 @@ class Server {
   std::unique_ptr<dedup::Deduplicator> dedup_;
   dedup::RebuildReport dedup_rebuild_;
   std::unique_ptr<lake::LakeWriter> lake_;
+  std::unique_ptr<warehouse::Warehouse> warehouse_;
+  std::unique_ptr<warehouse::Scheduler> scheduler_;
   std::unique_ptr<ingest::IngestPath> ingest_;
   std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;

@@ -1,0 +1,36 @@
+// The `warehouse:` section of the server config: values, defaults, typos.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "server/server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace sluice {
+namespace {
+
+TEST(WarehouseConfigTest, ReadsTheWarehouseSectionAndRejectsUnknownKeys) {
+  testing::TempDir dir("sluice-wh-config");
+  std::ofstream(dir.Sub("ok.yaml")) << "warehouse:\n  models_dir: /srv/models\n  delay: 15m\n  max_attempts: 5\n"
+                                       "  retry_backoff: 1m\n  threads: 2\n  lineage_endpoint: http://127.0.0.1:5000\n";
+  std::ofstream(dir.Sub("off.yaml")) << "warehouse:\n  enabled: false\n";
+  std::ofstream(dir.Sub("typo.yaml")) << "warehouse:\n  dealy: 5m\n";
+  std::ofstream(dir.Sub("late.yaml")) << "warehouse:\n  delay: 2h\n";
+  auto ok = server::LoadServerConfig(dir.Sub("ok.yaml"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->warehouse_enabled);
+  EXPECT_EQ(ok->warehouse.models_dir, "/srv/models");
+  EXPECT_EQ(ok->warehouse_schedule.delay_us, 15 * kMicrosPerMinute);
+  EXPECT_EQ(ok->warehouse_schedule.max_attempts, 5);
+  EXPECT_EQ(ok->warehouse_schedule.retry_backoff_us, kMicrosPerMinute);
+  EXPECT_EQ(ok->warehouse.duckdb_threads, 2);
+  EXPECT_EQ(ok->warehouse.lineage_endpoint, "http://127.0.0.1:5000");
+  EXPECT_FALSE(server::LoadServerConfig(dir.Sub("off.yaml"))->warehouse_enabled);
+  auto typo = server::LoadServerConfig(dir.Sub("typo.yaml"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("warehouse.dealy"), std::string::npos) << typo.status().message();
+  EXPECT_FALSE(server::LoadServerConfig(dir.Sub("late.yaml")).ok());
+}
+
+}  // namespace
+}  // namespace sluice
