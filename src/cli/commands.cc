@@ -45,6 +45,14 @@ Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions op
   return d;
 }
 
+Result<std::unique_ptr<dedup::Deduplicator>> RestoreDedup(const server::ServerConfig& config, log::Log& log,
+                                                          const std::string& data_dir, monitor::Registry* metrics) {
+  if (!config.dedup_enabled) return std::unique_ptr<dedup::Deduplicator>();
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<dedup::Deduplicator> dedup, dedup::Deduplicator::Create(config.dedup, metrics));
+  SLUICE_RETURN_IF_ERROR(dedup::RebuildFromLog(*dedup, log, dedup::SnapshotPath(data_dir), NowMicros()));
+  return dedup;
+}
+
 int RunServe(const ServeArgs& args) {
   auto loaded = ConfigFromFlag(args.config);
   if (!loaded.ok()) return Fail("serve", loaded.status());
@@ -79,7 +87,21 @@ int RunServe(const ServeArgs& args) {
                  static_cast<unsigned long long>(r.records_read));
     if (!r.snapshot_problem.empty()) std::fprintf(stderr, "sluice: dedup snapshot not used: %s\n", r.snapshot_problem.c_str());
   }
-  int sig = server::WaitForShutdownSignal();
+  if (!config.quality.plan.empty()) {
+    std::fprintf(stderr, "sluice: tracking plan %s: %s\n", config.quality.plan.c_str(), s.PlanSummary().c_str());
+  }
+  int sig = 0;
+  // SIGHUP re-reads the tracking plan and keeps serving; an invalid plan is
+  // reported and the one in force stays.
+  while ((sig = server::WaitForSignal()) == SIGHUP) {
+    auto reloaded = s.ReloadPlan();
+    if (reloaded.ok()) {
+      std::fprintf(stderr, "sluice: SIGHUP: tracking plan reloaded: %s\n", reloaded->c_str());
+    } else {
+      std::fprintf(stderr, "sluice: SIGHUP: tracking plan refused, the previous one stays: %s\n",
+                   reloaded.status().message().c_str());
+    }
+  }
   std::fprintf(stderr, "sluice: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   Status st = s.Stop();
   if (!st.ok()) return Fail("serve", st);
@@ -111,18 +133,19 @@ int RunImport(const ImportArgs& args) {
     monitor::Registry metrics;
     // The same windows as the server: an import never re-adds what HTTP
     // (or an earlier import) already accepted.
-    std::unique_ptr<dedup::Deduplicator> dedup;
+    auto restored = RestoreDedup(config, lg, data_dir, &metrics);
+    if (!restored.ok()) return Fail("import", restored.status());
+    std::unique_ptr<dedup::Deduplicator> dedup = std::move(*restored);
     const std::string snapshot = dedup::SnapshotPath(data_dir);
-    if (config.dedup_enabled) {
-      auto created = dedup::Deduplicator::Create(config.dedup, &metrics);
-      if (!created.ok()) return Fail("import", created.status());
-      dedup = std::move(*created);
-      Status rebuilt = dedup::RebuildFromLog(*dedup, lg, snapshot, NowMicros());
-      if (!rebuilt.ok()) return Fail("import", rebuilt);
-    }
     ingest::IngestOptions io = config.ingest;
     io.write_keys.clear();  // the directory's owner imports; write keys guard HTTP
     ingest::IngestPath path(io, &metrics, dedup.get());
+    // The same gate as the server: an import is judged by the same plan.
+    if (!config.quality.plan.empty()) {
+      auto plan = quality::TrackingPlan::Load(config.quality.plan);
+      if (!plan.ok()) return Fail("import", plan.status());
+      path.SetPlan(std::make_shared<const quality::TrackingPlan>(std::move(plan).value()));
+    }
     result = ingest::ImportToLog(fd, options, &path, &lg);
     Status closed = lg.Close();
     if (closed.ok() && dedup) closed = dedup->SaveSnapshot(snapshot, lg.EndOffset(), NowMicros());

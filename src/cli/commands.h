@@ -14,6 +14,8 @@
 #include "core/data_dir.h"
 #include "core/status.h"
 #include "log/log.h"
+#include "dedup/dedup.h"
+#include "monitor/monitor.h"
 #include "server/server.h"
 
 namespace sluice::cli {
@@ -53,6 +55,13 @@ struct LakeArgs {
   std::string config;
   std::string table;           // compact: all tables when empty; files/history: required
   int64_t version = -1;        // files: -1 = latest
+};
+struct QuarantineArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  std::string plan;   // replay: overrides the config's quality.plan
+  std::string rule;
+  std::string since;
 };
 struct SchemaValidateArgs {
   std::string schema;
@@ -107,6 +116,12 @@ struct OwnedDataDir {
 };
 Result<OwnedDataDir> OpenDataDir(const std::string& data_dir, log::LogOptions options, std::string_view busy_hint);
 int RunSchemaValidate(const SchemaValidateArgs& args);
+int RunQuarantineList(const QuarantineArgs& args);
+int RunQuarantineReplay(const QuarantineArgs& args);
+// The dedup windows of `config`, restored as a server would restore them on
+// `log` (snapshot + the log after it); null when dedup is disabled.
+Result<std::unique_ptr<dedup::Deduplicator>> RestoreDedup(const server::ServerConfig& config, log::Log& log,
+                                                          const std::string& data_dir, monitor::Registry* metrics);
 int RunEtlRun(const EtlArgs& args);
 int RunEtlBackfill(const EtlArgs& args);
 int RunEtlHistory(const EtlArgs& args);

@@ -85,6 +85,20 @@ int main(int argc, char** argv) {
   alerts_cmd->add_option("--url", alerts_args.url, "Server URL (default http://127.0.0.1:8080)");
   alerts_cmd->add_flag("--json", alerts_args.json, "Print the server's JSON as is");
 
+  QuarantineArgs quarantine_args;
+  auto* quarantine_cmd =
+      app.add_subcommand("quarantine", "Events the quality gate held back (server stopped).")->require_subcommand(1);
+  auto* quarantine_list_cmd =
+      quarantine_cmd->add_subcommand("list", "Summarise held events by rule and event name, with examples.");
+  auto* quarantine_replay_cmd = quarantine_cmd->add_subcommand(
+      "replay", "Re-check held events against the current plan; release those that pass, exactly once.");
+  for (auto* c : {quarantine_list_cmd, quarantine_replay_cmd}) {
+    c->add_option("--data-dir", quarantine_args.data_dir, "Data directory (default ./sluice-data)");
+    c->add_option("--config", quarantine_args.config, "YAML config (quality.plan, dedup windows, lake, log)");
+    c->add_option("--rule", quarantine_args.rule, "Only events broken by this rule (e.g. schema.minimum)");
+    c->add_option("--since", quarantine_args.since, "Only events received since: ISO-8601 time or a duration (24h)");
+  }
+  quarantine_replay_cmd->add_option("--plan", quarantine_args.plan, "Tracking plan YAML (default: the config's)");
   EtlArgs etl;
   auto* etl_cmd = app.add_subcommand("etl", "Warehouse: run the SQL models over the lake.")->require_subcommand(1);
   auto* etl_run_cmd = etl_cmd->add_subcommand("run", "Run every model (or one) for an hour; exit 4 when nothing changed.");
@@ -148,6 +162,8 @@ int main(int argc, char** argv) {
   if (lake_files_cmd->parsed()) return RunLakeFiles(lake_args);
   if (lake_history_cmd->parsed()) return RunLakeHistory(lake_args);
   if (schema_validate_cmd->parsed()) return RunSchemaValidate(schema_args);
+  if (quarantine_list_cmd->parsed()) return RunQuarantineList(quarantine_args);
+  if (quarantine_replay_cmd->parsed()) return RunQuarantineReplay(quarantine_args);
   if (etl_run_cmd->parsed()) return RunEtlRun(etl);
   if (etl_backfill_cmd->parsed()) return RunEtlBackfill(etl);
   if (etl_history_cmd->parsed()) return RunEtlHistory(etl);

@@ -42,6 +42,9 @@ void Event::Clear() {
   sent_at_us.reset();
   received_at_us = 0;
   violations.clear();
+  flags.clear();
+  corrections.clear();
+  replayed_from_offset.reset();
 }
 
 // Encoding, version kEventRecordVersion:
@@ -50,13 +53,24 @@ void Event::Clear() {
 //   (message_id, event, name, user_id, anonymous_id, previous_id, group_id,
 //    properties, traits, context, integrations, extra, source)
 //   | when quarantined: varint n, n × (path, rule, message), raw
+//   | when kFlagQuality: varint n, n × (path, rule, message) flags,
+//     varint n, n × (path, action, before, after) corrections,
+//     varint replayed_from (offset + 1; 0 = not replayed)
 // Absent optional times are stored as 0 with their flag bit clear.
 namespace {
 constexpr uint8_t kFlagMessageIdAssigned = 1 << 0;
 constexpr uint8_t kFlagHasOriginalTimestamp = 1 << 1;
 constexpr uint8_t kFlagHasSentAt = 1 << 2;
 constexpr uint8_t kFlagQuarantined = 1 << 3;
-constexpr uint8_t kKnownFlags = kFlagMessageIdAssigned | kFlagHasOriginalTimestamp | kFlagHasSentAt | kFlagQuarantined;
+// Set only when the event has flags, corrections or a replay origin, so an
+// event the quality gate left alone encodes exactly as before this bit existed.
+constexpr uint8_t kFlagQuality = 1 << 4;
+constexpr uint8_t kKnownFlags =
+    kFlagMessageIdAssigned | kFlagHasOriginalTimestamp | kFlagHasSentAt | kFlagQuarantined | kFlagQuality;
+
+bool HasQualitySection(const Event& e) {
+  return !e.flags.empty() || !e.corrections.empty() || e.replayed_from_offset.has_value();
+}
 }  // namespace
 
 namespace {
@@ -82,17 +96,50 @@ auto EncodedStrings(E& e) {
                     &e.integrations, &e.extra,  &e.source};
 }
 
+// A violation list: varint n, then n × (path, rule, message). Violations and
+// flags share it.
+size_t ViolationsBytes(const std::vector<Violation>& vs) {
+  size_t n = VarintBytes(vs.size());
+  for (const Violation& v : vs) n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
+  return n;
+}
+
+void PutViolations(std::string* out, const std::vector<Violation>& vs) {
+  PutVarint64(out, vs.size());
+  for (const Violation& v : vs) {
+    PutLengthPrefixed(out, v.path);
+    PutLengthPrefixed(out, v.rule);
+    PutLengthPrefixed(out, v.message);
+  }
+}
+
+// The n entries after the count. False when truncated.
+bool GetViolations(Decoder& d, uint64_t n, std::vector<Violation>* vs) {
+  vs->resize(n);
+  for (Violation& v : *vs) {
+    std::string_view p, r, m;
+    if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&r) || !d.GetLengthPrefixed(&m)) return false;
+    v = Violation{std::string(p), std::string(r), std::string(m)};
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t EncodedEventSize(const Event& e) {
   size_t n = kEventHeaderBytes;
   for (const std::string* s : EncodedStrings(e)) n += LengthPrefixedBytes(*s);
   if (e.quarantined()) {
-    n += VarintBytes(e.violations.size());
-    for (const Violation& v : e.violations) {
-      n += LengthPrefixedBytes(v.path) + LengthPrefixedBytes(v.rule) + LengthPrefixedBytes(v.message);
+    n += ViolationsBytes(e.violations) + LengthPrefixedBytes(e.raw);
+  }
+  if (HasQualitySection(e)) {
+    n += ViolationsBytes(e.flags);
+    n += VarintBytes(e.corrections.size());
+    for (const Correction& c : e.corrections) {
+      n += LengthPrefixedBytes(c.path) + LengthPrefixedBytes(c.action) + LengthPrefixedBytes(c.before) +
+           LengthPrefixedBytes(c.after);
     }
-    n += LengthPrefixedBytes(e.raw);
+    n += VarintBytes(e.replayed_from_offset ? *e.replayed_from_offset + 1 : 0);
   }
   return n;
 }
@@ -103,6 +150,7 @@ void EncodeEvent(const Event& e, std::string* out) {
   if (e.original_timestamp_us) flags |= kFlagHasOriginalTimestamp;
   if (e.sent_at_us) flags |= kFlagHasSentAt;
   if (e.quarantined()) flags |= kFlagQuarantined;
+  if (HasQualitySection(e)) flags |= kFlagQuality;
   out->push_back(static_cast<char>(e.type));
   out->push_back(static_cast<char>(flags));
   PutFixed64(out, static_cast<uint64_t>(e.timestamp_us));
@@ -111,13 +159,19 @@ void EncodeEvent(const Event& e, std::string* out) {
   PutFixed64(out, static_cast<uint64_t>(e.received_at_us));
   for (const std::string* s : EncodedStrings(e)) PutLengthPrefixed(out, *s);
   if (e.quarantined()) {
-    PutVarint64(out, e.violations.size());
-    for (const Violation& v : e.violations) {
-      PutLengthPrefixed(out, v.path);
-      PutLengthPrefixed(out, v.rule);
-      PutLengthPrefixed(out, v.message);
-    }
+    PutViolations(out, e.violations);
     PutLengthPrefixed(out, e.raw);
+  }
+  if (HasQualitySection(e)) {
+    PutViolations(out, e.flags);
+    PutVarint64(out, e.corrections.size());
+    for (const Correction& c : e.corrections) {
+      PutLengthPrefixed(out, c.path);
+      PutLengthPrefixed(out, c.action);
+      PutLengthPrefixed(out, c.before);
+      PutLengthPrefixed(out, c.after);
+    }
+    PutVarint64(out, e.replayed_from_offset ? *e.replayed_from_offset + 1 : 0);
   }
 }
 
@@ -153,16 +207,32 @@ Status DecodeEvent(std::string_view payload, Event* e) {
     if (!d.GetVarint64(&n) || n == 0 || n > d.remaining()) {
       return Status::Corruption("event payload: bad violation count");
     }
-    e->violations.resize(n);
-    for (Violation& v : e->violations) {
-      std::string_view p, r, m;
-      if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&r) || !d.GetLengthPrefixed(&m)) {
-        return Status::Corruption("event payload: truncated violation");
-      }
-      v = Violation{std::string(p), std::string(r), std::string(m)};
-    }
+    if (!GetViolations(d, n, &e->violations)) return Status::Corruption("event payload: truncated violation");
     if (!d.GetLengthPrefixed(&sv)) return Status::Corruption("event payload: truncated raw");
     e->raw.assign(sv);
+  }
+  e->flags.clear();
+  e->corrections.clear();
+  e->replayed_from_offset.reset();
+  if (flags & kFlagQuality) {
+    uint64_t n;
+    if (!d.GetVarint64(&n) || n > d.remaining()) return Status::Corruption("event payload: bad flag count");
+    if (!GetViolations(d, n, &e->flags)) return Status::Corruption("event payload: truncated flag");
+    if (!d.GetVarint64(&n) || n > d.remaining()) return Status::Corruption("event payload: bad correction count");
+    e->corrections.resize(n);
+    for (Correction& c : e->corrections) {
+      std::string_view p, a, b, af;
+      if (!d.GetLengthPrefixed(&p) || !d.GetLengthPrefixed(&a) || !d.GetLengthPrefixed(&b) ||
+          !d.GetLengthPrefixed(&af)) {
+        return Status::Corruption("event payload: truncated correction");
+      }
+      c = Correction{std::string(p), std::string(a), std::string(b), std::string(af)};
+    }
+    uint64_t replayed;
+    if (!d.GetVarint64(&replayed)) return Status::Corruption("event payload: truncated replay origin");
+    if (replayed > 0) e->replayed_from_offset = replayed - 1;
+    // The bit is only written with something in the section.
+    if (!HasQualitySection(*e)) return Status::Corruption("event payload: empty quality section");
   }
   if (!d.done()) return Status::Corruption("event payload: trailing bytes");
   return Status::Ok();
@@ -211,6 +281,46 @@ void AppendJsonString(std::string* out, std::string_view s) {
   }
   out->append(s.data() + run, s.size() - run);
   out->push_back('"');
+}
+
+namespace {
+// `[{"k1":v1,…},…]`: each item's members written by `members` (which starts
+// each key after the first with a comma).
+template <typename T, typename Members>
+void AppendObjectArray(std::string* out, const std::vector<T>& items, Members members) {
+  out->push_back('[');
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out->push_back(',');
+    out->push_back('{');
+    members(items[i]);
+    out->push_back('}');
+  }
+  out->push_back(']');
+}
+}  // namespace
+
+void AppendViolationsJson(std::string* out, const std::vector<Violation>& violations) {
+  AppendObjectArray(out, violations, [out](const Violation& v) {
+    out->append("\"path\":");
+    AppendJsonString(out, v.path);
+    out->append(",\"rule\":");
+    AppendJsonString(out, v.rule);
+    out->append(",\"message\":");
+    AppendJsonString(out, v.message);
+  });
+}
+
+void AppendCorrectionsJson(std::string* out, const std::vector<Correction>& corrections) {
+  AppendObjectArray(out, corrections, [out](const Correction& c) {
+    out->append("\"path\":");
+    AppendJsonString(out, c.path);
+    out->append(",\"action\":");
+    AppendJsonString(out, c.action);
+    out->append(",\"before\":");
+    out->append(c.before);
+    out->append(",\"after\":");
+    out->append(c.after);
+  });
 }
 
 namespace {
@@ -264,18 +374,19 @@ void AppendEventJson(const Event& e, std::string* out) {
   }
   if (e.quarantined()) {
     Key(out, "violations");
-    out->push_back('[');
-    for (size_t i = 0; i < e.violations.size(); ++i) {
-      if (i) out->push_back(',');
-      out->append("{\"path\":");
-      AppendJsonString(out, e.violations[i].path);
-      out->append(",\"rule\":");
-      AppendJsonString(out, e.violations[i].rule);
-      out->append(",\"message\":");
-      AppendJsonString(out, e.violations[i].message);
-      out->push_back('}');
-    }
-    out->push_back(']');
+    AppendViolationsJson(out, e.violations);
+  }
+  if (!e.flags.empty()) {
+    Key(out, "flags");
+    AppendViolationsJson(out, e.flags);
+  }
+  if (!e.corrections.empty()) {
+    Key(out, "corrections");
+    AppendCorrectionsJson(out, e.corrections);
+  }
+  if (e.replayed_from_offset) {
+    Key(out, "replayedFrom");
+    out->append(std::to_string(*e.replayed_from_offset));
   }
   out->push_back('}');
 }

@@ -14,6 +14,10 @@
 //   the client did not send that field.
 // - An event with violations is quarantined: it keeps every reason and its
 //   original JSON in `raw`.
+// - The quality gate never changes an event silently: every correction it
+//   applied is in `corrections`, every rule it only flagged in `flags`, and
+//   an event released from quarantine by `sluice quarantine replay` names the
+//   quarantined record it came from in `replayed_from_offset`.
 //
 // Threading: a value type.
 #pragma once
@@ -53,6 +57,17 @@ struct Violation {
   bool operator==(const Violation&) const = default;
 };
 
+// A value the quality gate corrected (tracking plan trim / lowercase / clamp /
+// coerce). `before` and `after` are JSON text; `action` names the corrections
+// applied, joined by '+' ("trim+lowercase").
+struct Correction {
+  std::string path;
+  std::string action;
+  std::string before;
+  std::string after;
+  bool operator==(const Correction&) const = default;
+};
+
 struct Event {
   std::string message_id;
   bool message_id_assigned = false;
@@ -76,6 +91,10 @@ struct Event {
 
   std::vector<Violation> violations;  // empty: accepted
   std::string raw;                    // the original JSON, kept when quarantined
+  std::vector<Violation> flags;       // rules broken with severity "flag": kept, tagged
+  std::vector<Correction> corrections;
+  // Log offset of the quarantined record this event was released from.
+  std::optional<uint64_t> replayed_from_offset;
 
   bool quarantined() const { return !violations.empty(); }
   // Back to a default Event, keeping its strings' capacity, so a hot path can
@@ -86,6 +105,8 @@ struct Event {
 
 // Record type and version of an encoded Event in the log. The log itself
 // never looks inside; these tell a consumer how to decode the payload.
+// Version 1 grew a quality section (flags, corrections, replayed_from) behind
+// a new flags bit: payloads written before it decode unchanged.
 constexpr uint8_t kEventRecordType = 1;
 constexpr uint8_t kEventRecordVersion = 1;
 
@@ -110,8 +131,15 @@ Status PeekEvent(std::string_view payload, EventHead* head);
 
 // Appends `e` as one Segment-shaped JSON object (camelCase keys; JSON fields
 // inlined as sent; times in ISO-8601 UTC), plus Sluice's own keys
-// "receivedAt", "source", and — when quarantined — "violations".
+// "receivedAt", "source", and — when present — "violations", "flags",
+// "corrections" and "replayedFrom".
 void AppendEventJson(const Event& e, std::string* out);
+
+// `[{"path":…,"rule":…,"message":…},…]` — the lake's `errors` / `flags` text.
+void AppendViolationsJson(std::string* out, const std::vector<Violation>& violations);
+// `[{"path":…,"action":…,"before":JSON,"after":JSON},…]` — the lake's `corrections`.
+// REQUIRES: before/after are JSON text.
+void AppendCorrectionsJson(std::string* out, const std::vector<Correction>& corrections);
 
 // Appends `s` as a JSON string literal (quotes included), escaping per RFC 8259.
 // REQUIRES: `s` is valid UTF-8.

@@ -585,6 +585,7 @@ class EventPool {
   // A default-valued Event after those added since Reset. The reference is
   // valid until the next Add.
   Event& Add() {
+    raws_.resize(used_ + 1);  // keeps its capacity: no allocation once warm
     if (used_ == slots_.size()) {
       ++used_;
       return slots_.emplace_back();
@@ -601,6 +602,9 @@ class EventPool {
   }
 
   std::span<Event> events() { return {slots_.data(), used_}; }
+  // The last added event's JSON text, as it appears in the parsed buffer.
+  void SetRaw(std::string_view raw) { raws_[used_ - 1] = raw; }
+  std::span<const std::string_view> raws() const { return {raws_.data(), used_}; }
 
  private:
   static size_t RetainedBytes(const Event& e) {
@@ -614,6 +618,7 @@ class EventPool {
   }
 
   std::vector<Event> slots_;
+  std::vector<std::string_view> raws_;  // one per used slot
   size_t used_ = 0;  // Invariant: used_ <= slots_.size()
 };
 
@@ -1120,6 +1125,7 @@ Status BodyReader::ReadSingle(EventPool* events) {
   // The root object is the whole body, less surrounding whitespace.
   const std::string_view raw = Trim(std::string_view(buf_, len_));
   Defer(SizeCheck(raw, 0));
+  events->SetRaw(raw);
   if (e.quarantined()) e.raw.assign(raw);
   return Status::Ok();
 }
@@ -1173,6 +1179,7 @@ Status BodyReader::ReadBatch(EventPool* events) {
           AddViolation(&e, path, "envelope.field_type", std::move(m));
         }
         Defer(SizeCheck(raw, index));
+        events->SetRaw(raw);
         if (e.quarantined()) e.raw.assign(raw);
         ++index;
       }
@@ -1333,6 +1340,7 @@ Status EventParser::Parse(std::string_view body, size_t capacity, BodyKind kind,
   *out = {};
   SLUICE_RETURN_IF_ERROR(impl_->Parse(body, capacity, kind, received_at, source));
   out->events = impl_->events.events();
+  out->raw_json = impl_->events.raws();
   out->write_key = impl_->write_key;
   return Status::Ok();
 }

@@ -76,6 +76,9 @@ struct ParsedBody {
 // destruction.
 struct ParsedBodyView {
   std::span<const Event> events;
+  // Each event's JSON text as received (raw_json[i] belongs to events[i]),
+  // for the quality gate to keep the original bytes of an event it holds back.
+  std::span<const std::string_view> raw_json;
   std::string_view write_key;  // `writeKey` from the body, empty when absent
 };
 

@@ -1,10 +1,11 @@
 // ingest: how events get into Sluice — the Segment-compatible HTTP collector,
-// NDJSON import, and the one IngestPath (auth → parse → envelope → encode)
-// both share. Everything it accepts goes to the log; nothing is acknowledged
+// NDJSON import, and the one IngestPath (auth → parse → envelope → quality
+// gate → dedup → encode) both share, which quarantine replay re-enters. Everything it accepts goes to the log; nothing is acknowledged
 // before the log says it is durable.
 //
 // Public headers: event_parser.h (JSON → Event), ingest_path.h (the shared
-// path and its counters), collector.h (HTTP), importer.h (NDJSON).
+// path and its counters), quality_metrics.h (the gate's bounded-label
+// counters), collector.h (HTTP), importer.h (NDJSON).
 // Threading: see each header.
 #pragma once
 

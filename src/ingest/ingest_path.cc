@@ -47,7 +47,8 @@ IngestPath::IngestPath(IngestOptions options, monitor::Registry* m, dedup::Dedup
                            "Quarantined events durable in the log, by first violated rule.", "rule",
                            options_.max_event_name_labels),
       late_(m->GetCounter(monitor::kLateEventsMetric,
-                          "Events received more than 1 h after their event time (they land in a closed hour).")) {
+                          "Events received more than 1 h after their event time (they land in a closed hour).")),
+      quality_(m, options_.max_source_labels, options_.max_event_name_labels) {
   // For dashboards without PromQL; Prometheus users take rate() of the counters.
   m->AddGaugeCallback("sluice_ingest_duplicate_ratio",
                       "Duplicates / (duplicates + accepted events) since start.", {},
@@ -97,25 +98,95 @@ Status IngestPath::Prepare(EventParser& parser, std::string_view body, size_t ca
   }
   if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
   CountReceived(parsed.events);
-  for (const Event& e : parsed.events) {
-    if (e.quarantined()) {
-      // Quarantined events are not deduplicated: they are held for review,
-      // and a replay after the plan is fixed must not find them "seen".
-      ++out->quarantined;
-      out->outcomes.push_back({Outcome::kQuarantined, e.violations.front().rule});
-    } else if (dedup::Decision d; dedup_ && (d = dedup_->Check(*out->ticket, e, e.received_at_us)).duplicate()) {
-      ++out->duplicates;
-      duplicates_->Inc();
-      out->outcomes.push_back({Outcome::kDuplicate, std::string(d.Name())});
-      continue;  // a duplicate never reaches the log
-    } else {
-      ++out->accepted;
-      out->outcomes.push_back({Outcome::kAccepted, {}});
-    }
-    out->records.AddEncoded(kEventRecordType, kEventRecordVersion,
-                            [&e](std::string* payload) { EncodeEvent(e, payload); });
+  // One plan for the whole request, however a reload races with it.
+  const std::shared_ptr<const quality::TrackingPlan> plan = plan_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < parsed.events.size(); ++i) {
+    const Event& e = plan ? Gate(*plan, parsed.events[i], parsed.raw_json[i], out) : parsed.events[i];
+    Admit(e, out, /*append_quarantined=*/true);
   }
   return Status::Ok();
+}
+
+const Event& IngestPath::Gate(const quality::TrackingPlan& plan, const Event& e, std::string_view raw,
+                              PreparedBatch* out) {
+  quality::PlanVerdict verdict = plan.Check(e);
+  const Event* judged = &e;
+  if (!verdict.clean()) {
+    // Copy-assignment reuses the scratch event's buffers: no allocation once
+    // warm, and the parser's event (and its raw view) stays untouched.
+    thread_local Event gated;
+    gated = e;
+    quality::ApplyVerdict(std::move(verdict), &gated);
+    if (gated.quarantined() && gated.raw.empty()) gated.raw.assign(raw);
+    judged = &gated;
+  }
+  const Event& j = *judged;
+  const QualityMetrics::Series c =
+      quality_.For(j.source, j.type == EventType::kTrack ? std::string_view(j.event) : EventTypeName(j.type));
+  out->quality_counts.push_back(c[QualityMetrics::kChecked]);
+  if (j.quarantined()) out->quality_counts.push_back(c[QualityMetrics::kQuarantined]);
+  if (!j.flags.empty()) out->quality_counts.push_back(c[QualityMetrics::kFlagged]);
+  if (!j.corrections.empty()) out->quality_counts.push_back(c[QualityMetrics::kCorrected]);
+  if (!j.quarantined() && j.flags.empty()) out->quality_counts.push_back(c[QualityMetrics::kPassed]);
+  for (const Violation& v : j.violations) out->quality_counts.push_back(quality_.Violations(v.rule));
+  for (const Violation& v : j.flags) out->quality_counts.push_back(quality_.Violations(v.rule));
+  return j;
+}
+
+Outcome::Kind IngestPath::Admit(const Event& e, PreparedBatch* out, bool append_quarantined) {
+  if (e.quarantined()) {
+    // Quarantined events are not deduplicated: they are held for review,
+    // and a replay after the plan is fixed must not find them "seen".
+    out->outcomes.push_back({Outcome::kQuarantined, e.violations.front().rule});
+    if (!append_quarantined) return Outcome::kQuarantined;
+    ++out->quarantined;
+  } else if (dedup::Decision d; dedup_ && (d = dedup_->Check(*out->ticket, e, e.received_at_us)).duplicate()) {
+    ++out->duplicates;
+    duplicates_->Inc();
+    out->outcomes.push_back({Outcome::kDuplicate, std::string(d.Name())});
+    return Outcome::kDuplicate;  // a duplicate never reaches the log
+  } else {
+    ++out->accepted;
+    out->outcomes.push_back({Outcome::kAccepted, {}});
+  }
+  out->records.AddEncoded(kEventRecordType, kEventRecordVersion,
+                          [&e](std::string* payload) { EncodeEvent(e, payload); });
+  return out->outcomes.back().kind;
+}
+
+Result<Outcome::Kind> IngestPath::PrepareReplay(EventParser& parser, const HeldEvent& held, PreparedBatch* out) {
+  const BodyKind kind = static_cast<BodyKind>(static_cast<uint8_t>(held.type) - static_cast<uint8_t>(EventType::kTrack));
+  ParsedBodyView parsed;
+  Status st = parser.Parse(held.raw, 0, kind, held.received_at_us, held.source, &parsed);
+  if (!st.ok() || parsed.events.size() != 1) {
+    // The envelope itself is still broken: a single call reports that as a
+    // request error. It stays held.
+    out->outcomes.push_back({Outcome::kQuarantined, "envelope"});
+    return Outcome::kQuarantined;
+  }
+  thread_local Event replayed;
+  replayed = parsed.events[0];
+  replayed.message_id = held.message_id;  // the original identity, never a new one
+  replayed.message_id_assigned = held.message_id_assigned;
+  replayed.replayed_from_offset = held.log_offset;  // Gate's copy, if it makes one, carries it too
+  if (dedup_ && !out->ticket) out->ticket = dedup_->Begin();
+  const size_t counted = out->quality_counts.size();
+  const std::shared_ptr<const quality::TrackingPlan> plan = plan_.load(std::memory_order_acquire);
+  const Event& judged = plan ? Gate(*plan, replayed, held.raw, out) : replayed;
+  if (judged.quarantined()) {
+    out->quality_counts.resize(counted);  // still held: this was no new arrival
+    out->outcomes.push_back({Outcome::kQuarantined, judged.violations.front().rule});
+    return Outcome::kQuarantined;
+  }
+  const Outcome::Kind admitted = Admit(judged, out, /*append_quarantined=*/false);
+  if (admitted == Outcome::kAccepted) {
+    out->quality_counts.push_back(
+        quality_.For(judged.source, judged.type == EventType::kTrack ? std::string_view(judged.event)
+                                                                     : EventTypeName(judged.type))[QualityMetrics::kReplayed]);
+  } else {
+    out->quality_counts.resize(counted);
+  }
+  return admitted;
 }
 
 void IngestPath::CountReceived(std::span<const Event> events) {
@@ -151,6 +222,7 @@ void IngestPath::Finish(PreparedBatch& b, const Status& appended) {
       }
     }
     bytes_->Inc(b.bytes);
+    for (monitor::Counter* c : b.quality_counts) c->Inc();
   } else {
     if (b.ticket) dedup_->Abort(*b.ticket);
     refused_events_->Inc(b.accepted + b.quarantined);

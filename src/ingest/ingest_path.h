@@ -1,16 +1,29 @@
 // IngestPath: the one path every event takes into the log, whatever carried
-// it (HTTP collector, NDJSON import): authenticate → parse → envelope-check →
-// encode into a log RecordBatch, with each event's outcome counted.
+// it (HTTP collector, NDJSON import, quarantine replay): authenticate → parse
+// → envelope-check → quality gate (the tracking plan, when one is set) →
+// dedup → encode into a log RecordBatch, with each event's outcome counted.
 //
-// Invariant: an event is counted as accepted or quarantined only when the
-// caller reports its batch durable (Commit), so /metrics never claims an
-// event the log does not hold.
+// The quality gate: each event is checked against the current TrackingPlan.
+// Quarantine-severity breaks hold the event back (every reason kept, with its
+// original JSON in `raw`); flag-severity breaks keep it, recorded in
+// Event::flags; corrections rewrite properties/traits and are recorded in
+// Event::corrections. Quarantined events are never deduplicated (a replay
+// after the plan is fixed must not find them "seen").
 //
-// Threading: Prepare and Commit are safe for concurrent use (they touch only
-// lock-free counters; a label value's first sight registers its series under
-// the registry's mutex); each thread brings its own EventParser.
+// Invariants:
+// - An event is counted as accepted or quarantined (and in the quality
+//   metrics) only when the caller reports its batch durable (Finish), so
+//   /metrics never claims an event the log does not hold.
+// - SetPlan swaps the plan atomically: a Prepare uses one plan for the whole
+//   request, the old one or the new, and never waits for a reload.
+//
+// Threading: Prepare, PrepareReplay, Finish and SetPlan are safe for
+// concurrent use (counters are lock-free; a label value's first sight
+// registers its series under the registry's mutex; the plan is an atomic
+// shared_ptr); each thread brings its own EventParser.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -24,8 +37,10 @@
 #include "core/status.h"
 #include "dedup/dedup.h"
 #include "ingest/event_parser.h"
+#include "ingest/quality_metrics.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
+#include "quality/tracking_plan.h"
 
 namespace sluice::ingest {
 
@@ -66,6 +81,20 @@ struct PreparedBatch {
   // The dedup reservations of this batch's new events; resolved by Finish.
   std::optional<dedup::Ticket> ticket;
   size_t bytes = 0;  // request body bytes, as received, summed over the requests
+  // Quality counters to bump once the batch is durable (one entry per bump).
+  std::vector<monitor::Counter*> quality_counts;
+};
+
+// A quarantined event as the lake's quarantine table holds it: enough to
+// judge it again and, if it now passes, release it with its identity intact.
+struct HeldEvent {
+  uint64_t log_offset = 0;   // of the quarantined record: the release's key
+  EventType type = EventType::kTrack;
+  std::string message_id;
+  bool message_id_assigned = false;
+  std::string source;
+  UnixMicros received_at_us = 0;
+  std::string raw;           // the original JSON of the event
 };
 
 class IngestPath {
@@ -94,6 +123,19 @@ class IngestPath {
   // completion callback, so a request waiting in AwaitOriginals on a
   // network thread never waits for another request's network thread.
   void Finish(PreparedBatch& batch, const Status& appended);
+
+  // Judges `held` again: re-parses its raw JSON (with its original type,
+  // source, received_at and messageId), runs the envelope checks and the
+  // current plan. When it now passes and is no duplicate of an accepted
+  // event, adds it to *out as an accepted record marked with
+  // replayed_from_offset = held.log_offset; otherwise only its outcome is
+  // added (quarantined: still held, nothing appended; duplicate: an SDK
+  // retry was accepted meanwhile). Returns that outcome's kind.
+  Result<Outcome::Kind> PrepareReplay(EventParser& parser, const HeldEvent& held, PreparedBatch* out);
+
+  // The plan later Prepares use (null: no plan, every event passes the gate).
+  void SetPlan(std::shared_ptr<const quality::TrackingPlan> plan) { plan_.store(std::move(plan)); }
+  std::shared_ptr<const quality::TrackingPlan> plan() const { return plan_.load(); }
   // After Finish: when some of the batch's duplicates are copies of events
   // still in flight in other requests, waits until those are durable.
   // ResourceExhausted when one of them failed (or the wait timed out): the
@@ -104,6 +146,12 @@ class IngestPath {
   bool KeyAllowed(std::string_view key) const;
 
  private:
+  // The gate: `e` when the plan leaves it as it is, else a thread-local
+  // copy with the verdict applied (valid until the next Gate on this thread).
+  const Event& Gate(const quality::TrackingPlan& plan, const Event& e, std::string_view raw, PreparedBatch* out);
+  // Dedup and encode one judged event into *out (quarantined events are
+  // appended only when `append_quarantined`).
+  Outcome::Kind Admit(const Event& e, PreparedBatch* out, bool append_quarantined);
   // Detector inputs: events received per source, per name, and late ones.
   void CountReceived(std::span<const Event> events);
 
@@ -123,6 +171,8 @@ class IngestPath {
   monitor::FoldedCounter event_names_;
   monitor::FoldedCounter quarantined_by_rule_;
   monitor::Counter* late_;
+  QualityMetrics quality_;
+  std::atomic<std::shared_ptr<const quality::TrackingPlan>> plan_;
 };
 
 // Decodes the write key from an `Authorization: Basic base64(key:)` header

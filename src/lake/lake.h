@@ -7,7 +7,8 @@
 // DATA/lake/_staging/ (Parquet being written; never read by anyone).
 // Columns: LakeColumns() — DESIGN.md §3's list in its order, then the
 // Segment fields needed to replay an event (name, group_id, previous_id,
-// integrations, extra).
+// integrations, extra); quarantine adds errors and raw; both end with the
+// quality gate's flags, corrections and replayed_from.
 //
 // Invariants:
 // - Exactly once. Every commit carries a `txn` action {appId "sluice-lake",

@@ -28,13 +28,24 @@ const std::vector<LakeColumn>& LakeColumns(bool quarantine) {
       {"previous_id", "string", true},  {"integrations", "string", true},
       {"extra", "string", true},
   };
+  // The quality gate's record, after the columns older tables already had:
+  // flagged rules and applied corrections (JSON arrays, null when none) and
+  // the quarantined record's offset for an event released by replay.
+  static const std::vector<LakeColumn> kQualityTail = {
+      {"flags", "string", true}, {"corrections", "string", true}, {"replayed_from", "long", true}};
+  static const std::vector<LakeColumn> kEventsWithQuality = [] {
+    std::vector<LakeColumn> c = kEvents;
+    c.insert(c.end(), kQualityTail.begin(), kQualityTail.end());
+    return c;
+  }();
   static const std::vector<LakeColumn> kQuarantine = [] {
     std::vector<LakeColumn> c = kEvents;
     c.push_back({"errors", "string", false});
     c.push_back({"raw", "string", true});
+    c.insert(c.end(), kQualityTail.begin(), kQualityTail.end());
     return c;
   }();
-  return quarantine ? kQuarantine : kEvents;
+  return quarantine ? kQuarantine : kEventsWithQuality;
 }
 
 std::string LakeSchemaString(bool quarantine) {

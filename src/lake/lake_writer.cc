@@ -41,18 +41,8 @@ enum Col : idx_t {
 constexpr int64_t kMicrosPerHour = 3'600'000'000;
 
 std::string ErrorsJson(const Event& e) {
-  std::string out = "[";
-  for (size_t k = 0; k < e.violations.size(); ++k) {
-    if (k) out += ',';
-    out += "{\"path\":";
-    AppendJsonString(&out, e.violations[k].path);
-    out += ",\"rule\":";
-    AppendJsonString(&out, e.violations[k].rule);
-    out += ",\"message\":";
-    AppendJsonString(&out, e.violations[k].message);
-    out += '}';
-  }
-  out += ']';
+  std::string out;
+  AppendViolationsJson(&out, e.violations);
   return out;
 }
 
@@ -185,6 +175,7 @@ class StagedTable {
     Event event;
     int64_t hour = INT64_MIN;
     std::string dt, hh;
+    std::string json;  // flags / corrections text of the current row
     std::map<int64_t, std::vector<int64_t>> nulls;  // merged into partitions_ after each chunk
   };
 
@@ -295,6 +286,16 @@ class StagedTable {
       str(kRaw, e.raw);
       next = kRaw + 1;
     }
+    // The quality tail (LakeColumns): flags, corrections, replayed_from.
+    ts->json.clear();
+    if (!e.flags.empty()) AppendViolationsJson(&ts->json, e.flags);
+    str(next, ts->json);
+    ts->json.clear();
+    if (!e.corrections.empty()) AppendCorrectionsJson(&ts->json, e.corrections);
+    str(next + 1, ts->json);
+    i64(next + 2, e.replayed_from_offset ? std::optional<int64_t>(static_cast<int64_t>(*e.replayed_from_offset))
+                                          : std::nullopt);
+    next += 3;
     str(next, ts->dt);
     str(next + 1, ts->hh);
   }

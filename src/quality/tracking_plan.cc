@@ -55,6 +55,7 @@ struct FieldValue {
   double number = 0;
   bool boolean = false;
   bool changed = false;
+  std::string actions;  // corrections that changed the value, "+"-joined
 
   std::string ToJson() const {
     std::string out;
@@ -67,6 +68,15 @@ struct FieldValue {
     return out;
   }
 };
+
+FieldValue MakeValue(FieldValue::Kind kind, std::string text, double number = 0, bool boolean = false) {
+  FieldValue v;
+  v.kind = kind;
+  v.text = std::move(text);
+  v.number = number;
+  v.boolean = boolean;
+  return v;
+}
 
 std::string NumberText(double d) {
   char buf[32];
@@ -245,36 +255,49 @@ FieldValue ValueOf(element v) {
   return f;
 }
 
+void NoteAction(FieldValue* v, std::string_view action) {
+  v->changed = true;
+  if (!v->actions.empty()) v->actions += '+';
+  v->actions += action;
+}
+
 void ApplyCorrections(const FieldRule& r, FieldValue* v) {
   using Kind = FieldValue::Kind;
+  auto replace = [v](FieldValue next) {
+    next.actions = std::move(v->actions);
+    *v = std::move(next);
+    NoteAction(v, "coerce");
+  };
   if (r.coerce == Coerce::kNumber && v->kind == Kind::kString) {
     double d;
     auto [end, ec] = std::from_chars(v->text.data(), v->text.data() + v->text.size(), d);
     if (ec == std::errc() && end == v->text.data() + v->text.size() && std::isfinite(d)) {
-      *v = FieldValue{Kind::kNumber, NumberText(d), d, false, true};
+      replace(MakeValue(Kind::kNumber, NumberText(d), d));
     }
   } else if (r.coerce == Coerce::kString && (v->kind == Kind::kNumber || v->kind == Kind::kBoolean)) {
     std::string text = v->kind == Kind::kNumber ? v->text : (v->boolean ? "true" : "false");
-    *v = FieldValue{Kind::kString, text, 0, false, true};
+    replace(MakeValue(Kind::kString, text));
   } else if (r.coerce == Coerce::kBoolean && v->kind == Kind::kString && (v->text == "true" || v->text == "false")) {
-    *v = FieldValue{Kind::kBoolean, "", 0, v->text == "true", true};
+    replace(MakeValue(Kind::kBoolean, "", 0, v->text == "true"));
   }
   if (v->kind == Kind::kString && r.trim) {
     size_t first = v->text.find_first_not_of(" \t\r\n");
     size_t last = v->text.find_last_not_of(" \t\r\n");
     std::string trimmed = first == std::string::npos ? std::string() : v->text.substr(first, last - first + 1);
-    if (trimmed != v->text) v->text = std::move(trimmed), v->changed = true;
+    if (trimmed != v->text) v->text = std::move(trimmed), NoteAction(v, "trim");
   }
   if (v->kind == Kind::kString && r.lowercase) {
+    bool lowered = false;
     for (char& c : v->text) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a'), v->changed = true;
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a'), lowered = true;
     }
+    if (lowered) NoteAction(v, "lowercase");
   }
   if (v->kind == Kind::kNumber && r.clamp) {
     double clamped = v->number;
     if (r.minimum && clamped < *r.minimum) clamped = *r.minimum;
     if (r.maximum && clamped > *r.maximum) clamped = *r.maximum;
-    if (clamped != v->number) v->number = clamped, v->text = NumberText(clamped), v->changed = true;
+    if (clamped != v->number) v->number = clamped, v->text = NumberText(clamped), NoteAction(v, "clamp");
   }
 }
 
@@ -438,6 +461,27 @@ Result<TrackingPlan> TrackingPlan::Parse(std::string_view yaml, const std::strin
   return TrackingPlan(std::move(compiled));
 }
 
+std::string TrackingPlan::Summary() const {
+  size_t rules = 0, schemas = 0;
+  for (const EventPlan& p : compiled_->events) rules += p.rules.size(), schemas += p.schema ? 1 : 0;
+  auto policy = [](UnplannedPolicy u) {
+    return u == UnplannedPolicy::kAllow ? "allow" : u == UnplannedPolicy::kFlag ? "flag" : "quarantine";
+  };
+  return std::to_string(compiled_->events.size()) + " events, " + std::to_string(schemas) + " schemas, " +
+         std::to_string(rules) + " field rules; unplanned events: " + policy(compiled_->unplanned_events) +
+         ", unplanned properties: " + policy(compiled_->unplanned_properties);
+}
+
+size_t TrackingPlan::event_count() const { return compiled_->events.size(); }
+
+void ApplyVerdict(PlanVerdict verdict, Event* e) {
+  if (verdict.corrected_properties) e->properties = std::move(*verdict.corrected_properties);
+  if (verdict.corrected_traits) e->traits = std::move(*verdict.corrected_traits);
+  for (Violation& v : verdict.violations) e->violations.push_back(std::move(v));
+  for (Violation& v : verdict.flags) e->flags.push_back(std::move(v));
+  for (Correction& c : verdict.corrections) e->corrections.push_back(std::move(c));
+}
+
 PlanVerdict TrackingPlan::Check(const Event& e) const {
   PlanVerdict verdict;
   auto record = [&](bool quarantine, std::string path, std::string rule, std::string message) {
@@ -463,15 +507,28 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
 
   // properties / traits / context parsed once each (one parser per field,
   // reused by every Check on this thread).
+  // Only the fields this event's checks read are parsed (context, usually
+  // the largest, only when a rule names it): parsing is most of Check's cost.
   thread_local std::array<simdjson::dom::parser, 3> parsers;
-  std::array<std::string, 3> texts = {e.properties, e.traits, e.context};
+  std::array<std::string_view, 3> texts = {e.properties, e.traits, e.context};
   std::array<std::optional<element>, 3> roots;
   auto parse = [&](size_t i) {
     roots[i].reset();
     element root;
-    if (!texts[i].empty() && !parsers[i].parse(texts[i]).get(root) && root.is_object()) roots[i] = root;
+    if (!texts[i].empty() && !parsers[i].parse(texts[i].data(), texts[i].size()).get(root) && root.is_object()) {
+      roots[i] = root;
+    }
   };
-  for (size_t i = 0; i < 3; ++i) parse(i);
+  const bool uses_traits = e.type == EventType::kIdentify || e.type == EventType::kGroup;
+  const size_t payload = uses_traits ? 1 : 0;
+  std::array<bool, 3> needed = {};
+  needed[payload] = plan->schema.has_value() || compiled_->unplanned_properties != UnplannedPolicy::kAllow;
+  for (const FieldRule& r : plan->rules) {
+    if (r.source != FieldSource::kEnvelope) needed[static_cast<size_t>(r.source)] = true;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    if (needed[i]) parse(i);
+  }
 
   // Corrections first, so checks (and the schema) see corrected values.
   std::array<std::map<std::vector<std::string>, std::string>, 3> replacements;
@@ -480,7 +537,7 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     const FieldRule& r = plan->rules[i];
     if (r.source == FieldSource::kEnvelope) {
       std::string_view text = EnvelopeField(e, r.segments[0]);
-      if (!text.empty()) values[i] = FieldValue{FieldValue::Kind::kString, std::string(text)};
+      if (!text.empty()) values[i] = MakeValue(FieldValue::Kind::kString, std::string(text));
       continue;
     }
     size_t field = static_cast<size_t>(r.source);
@@ -496,16 +553,21 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     }
     if (!found) continue;
     values[i] = ValueOf(v);
+    const std::string before = values[i].ToJson();
     ApplyCorrections(r, &values[i]);
-    if (values[i].changed) replacements[field][r.segments] = values[i].ToJson();
+    if (values[i].changed && field != static_cast<size_t>(FieldSource::kContext)) {
+      replacements[field][r.segments] = values[i].ToJson();
+      verdict.corrections.push_back({r.path, values[i].actions, before, replacements[field][r.segments]});
+    }
   }
   for (size_t field = 0; field < 2; ++field) {  // properties and traits can be corrected
     if (replacements[field].empty()) continue;
     std::string corrected;
     std::vector<std::string> path;
     AppendReplaced(*roots[field], replacements[field], &path, &corrected);
-    texts[field] = corrected;
-    (field == 0 ? verdict.corrected_properties : verdict.corrected_traits) = std::move(corrected);
+    std::optional<std::string>& kept = field == 0 ? verdict.corrected_properties : verdict.corrected_traits;
+    kept = std::move(corrected);
+    texts[field] = *kept;  // the verdict owns the text for the rest of Check
     parse(field);
   }
 
@@ -515,14 +577,13 @@ PlanVerdict TrackingPlan::Check(const Event& e) const {
     }
   }
 
-  const bool uses_traits = e.type == EventType::kIdentify || e.type == EventType::kGroup;
-  const size_t payload = uses_traits ? 1 : 0;
   const std::string payload_name = uses_traits ? "traits" : "properties";
   if (plan->schema) {
     std::vector<ValidationError> errors;
     simdjson::dom::parser empty_parser;  // a missing payload is validated as {}
     element instance = roots[payload] ? *roots[payload] : empty_parser.parse(simdjson::padded_string("{}", 2)).value_unsafe();
-    if (!plan->schema->Validate(instance, &errors)) {
+    // The fast check first: most events are valid, and it builds no messages.
+    if (!plan->schema->IsValid(instance) && !plan->schema->Validate(instance, &errors)) {
       for (const ValidationError& err : errors) {
         std::string path = payload_name;
         for (char c : err.instance_path) path += c == '/' ? '.' : c;

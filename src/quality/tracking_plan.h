@@ -34,7 +34,9 @@
 //
 // Invariants:
 // - Check never changes its Event: corrections come back as corrected JSON
-//   text in PlanVerdict, applied by the caller; checks see corrected values.
+//   text in PlanVerdict, plus one Correction record each (path, actions,
+//   before, after), applied by the caller (ApplyVerdict); checks see
+//   corrected values. Check parses only the fields its rules read.
 // - Every broken rule yields one Violation (rule names "plan.*", "schema.*");
 //   severity decides whether it quarantines the event or only flags it.
 //
@@ -61,8 +63,12 @@ struct PlanVerdict {
   // Corrected JSON object text for the event's properties / traits when a
   // correction changed something; nullopt when nothing changed.
   std::optional<std::string> corrected_properties, corrected_traits;
+  // One entry per corrected value (rules on context.* check but never
+  // correct: context is not the plan's to rewrite).
+  std::vector<Correction> corrections;
 
   bool quarantined() const { return !violations.empty(); }
+  bool clean() const { return violations.empty() && flags.empty() && corrections.empty(); }
 };
 
 class TrackingPlan {
@@ -80,11 +86,20 @@ class TrackingPlan {
   // Judges `e` (its properties/traits/context are read as JSON text).
   PlanVerdict Check(const Event& e) const;
 
+  // One line for people: "3 events, 2 schemas, 5 field rules; unplanned …".
+  std::string Summary() const;
+  size_t event_count() const;
+
   struct Compiled;  // events, rules, schemas (tracking_plan.cc)
 
  private:
   explicit TrackingPlan(std::unique_ptr<Compiled> compiled);
   std::unique_ptr<Compiled> compiled_;
 };
+
+// Applies a verdict to its event: corrected properties/traits replace the
+// originals, and violations, flags and corrections are appended to the
+// event's own (so envelope violations found earlier are kept).
+void ApplyVerdict(PlanVerdict verdict, Event* e);
 
 }  // namespace sluice::quality

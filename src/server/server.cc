@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -178,7 +179,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "alerts", "warehouse"}));
+  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -259,6 +260,13 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (staged_mb < 1) return Status::InvalidArgument(lk.Where("max_staged_mb") + "must be at least 1");
   c.lake.max_staged_bytes = static_cast<uint64_t>(staged_mb) << 20;
   SLUICE_RETURN_IF_ERROR(lk.Get("memory_limit", &c.lake.duckdb_memory_limit));
+  Section q = top.Sub("quality");
+  SLUICE_RETURN_IF_ERROR(q.Check({"plan", "admin_token"}));
+  SLUICE_RETURN_IF_ERROR(q.Get("plan", &c.quality.plan));
+  SLUICE_RETURN_IF_ERROR(q.Get("admin_token", &c.quality.admin_token));
+  if (!c.quality.plan.empty() && std::filesystem::path(c.quality.plan).is_relative()) {
+    c.quality.plan = (std::filesystem::path(path).parent_path() / c.quality.plan).lexically_normal().string();
+  }
 
   Section wh = top.Sub("warehouse");
   SLUICE_RETURN_IF_ERROR(wh.Check({"enabled", "models_dir", "delay", "max_attempts", "retry_backoff", "threads",
@@ -328,7 +336,18 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     s->scheduler_->Start();
   }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
+  if (!config.quality.plan.empty()) {
+    // A bad plan at start-up stops the start: serving without the gate the
+    // operator asked for would accept what the plan should hold back.
+    SLUICE_ASSIGN_OR_RETURN(quality::TrackingPlan plan, quality::TrackingPlan::Load(config.quality.plan));
+    s->ingest_->SetPlan(std::make_shared<const quality::TrackingPlan>(std::move(plan)));
+  }
+  s->plan_reloads_ = s->metrics_.GetCounter("sluice_quality_plan_reloads_total", "Tracking plan reloads, by result.",
+                                            {{"result", "ok"}});
+  s->plan_reload_failures_ = s->metrics_.GetCounter("sluice_quality_plan_reloads_total",
+                                                    "Tracking plan reloads, by result.", {{"result", "refused"}});
   std::vector<ingest::HttpRoute> routes;
+  routes.push_back({"POST", "/v1/admin/plan", [raw = s.get()](const ingest::HttpRequest& r) { return raw->PlanRoute(r); }});
   if (config.alerts.enabled) {
     s->alerts_ = std::make_unique<monitor::AlertLoop>(config.alerts, &s->metrics_, config.data_dir);
     routes.push_back({"GET", "/v1/alerts", [loop = s->alerts_.get()](const ingest::HttpRequest&) {
@@ -369,6 +388,59 @@ void Server::MaintenanceLoop() {
 }
 
 uint16_t Server::port() const { return collector_->port(); }
+
+Result<std::string> Server::ReloadPlan(std::optional<std::string> yaml) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  Result<quality::TrackingPlan> plan = Status::Internal("unreachable");
+  if (yaml) {
+    const std::string base = config_.quality.plan.empty()
+                                 ? std::string(".")
+                                 : std::filesystem::path(config_.quality.plan).parent_path().string();
+    plan = quality::TrackingPlan::Parse(*yaml, base);
+  } else if (config_.quality.plan.empty()) {
+    plan = Status::FailedPrecondition("no tracking plan file is configured (quality.plan)");
+  } else {
+    plan = quality::TrackingPlan::Load(config_.quality.plan);
+  }
+  if (!plan.ok()) {
+    plan_reload_failures_->Inc();
+    return plan.status();
+  }
+  std::string summary = plan->Summary();
+  ingest_->SetPlan(std::make_shared<const quality::TrackingPlan>(std::move(plan).value()));
+  plan_reloads_->Inc();
+  return summary;
+}
+
+std::string Server::PlanSummary() const {
+  std::shared_ptr<const quality::TrackingPlan> plan = ingest_->plan();
+  return plan ? plan->Summary() : "no tracking plan";
+}
+
+namespace {
+ingest::HttpReply JsonReply(int status, std::string body) {
+  ingest::HttpReply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+}  // namespace
+
+ingest::HttpReply Server::PlanRoute(const ingest::HttpRequest& r) {
+  if (r.path != "/v1/admin/plan") return JsonReply(404, ingest::HttpErrorBody(Status::NotFound("no such endpoint")));
+  if (!config_.quality.admin_token.empty() && r.header("Authorization") != "Bearer " + config_.quality.admin_token) {
+    return JsonReply(401, ingest::HttpErrorBody(Status::Unauthenticated("admin token required (Authorization: Bearer …)")));
+  }
+  auto reloaded = ReloadPlan(r.body.empty() ? std::nullopt : std::optional<std::string>(std::string(r.body)));
+  if (!reloaded.ok()) {
+    // Every refusal is the request's fault (a bad plan, or nothing to re-read).
+    return JsonReply(400, ingest::HttpErrorBody(reloaded.status()));
+  }
+  std::string body = "{\"success\":true,\"plan\":";
+  AppendJsonString(&body, *reloaded);
+  body += '}';
+  return JsonReply(200, std::move(body));
+}
 
 Status Server::Stop() {
   if (stopped_) return Status::Ok();
@@ -413,11 +485,12 @@ void BlockShutdownSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int WaitForShutdownSignal() {
+int WaitForSignal() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) == 0) return sig;

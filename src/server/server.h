@@ -1,18 +1,26 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
-// path, the lake writer, the warehouse scheduler and the HTTP collector, wired from one ServerConfig; start-up order,
-// shutdown order and signals.
+// path (with the quality gate's tracking plan), the lake writer, the
+// warehouse scheduler and the HTTP collector, wired from one ServerConfig;
+// start-up order, shutdown order, signals, and plan reloads (SIGHUP,
+// POST /v1/admin/plan).
 //
 // Invariants: the data directory is locked for the Server's whole life; on
 // shutdown the collector stops first (in-flight requests are answered), then
 // the lake commits what it staged, then the log drains and syncs, then the
 // lock is released.
 //
+// A plan reload compiles the new plan first and swaps it in only when it is
+// valid; an invalid plan is refused with its error and the old one stays.
+//
 // Threading: Start/Stop from one thread; Stop may race with nothing else.
+// ReloadPlan is safe from any thread (reloads are serialised by a mutex; the
+// hot path never takes it).
 #pragma once
 
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -24,9 +32,20 @@
 #include "log/log.h"
 #include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
+#include "quality/tracking_plan.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice::server {
+
+// The `quality:` section: the quality gate.
+struct QualityConfig {
+  // Tracking plan YAML (quality/tracking_plan.h); empty: no plan, every event
+  // that passes the envelope checks is accepted. A relative path in a config
+  // file is relative to that file's directory.
+  std::string plan;
+  // When set, POST /v1/admin/plan needs `Authorization: Bearer <token>`.
+  std::string admin_token;
+};
 
 struct ServerConfig {
   std::string data_dir = "./sluice-data";
@@ -38,6 +57,7 @@ struct ServerConfig {
   int64_t dedup_snapshot_interval_seconds = 300;  // also written at shutdown
   bool lake_enabled = true;
   lake::LakeOptions lake;  // lake.root is derived: <data_dir>/lake
+  QualityConfig quality;
   bool warehouse_enabled = true;  // run the SQL models on their schedules
   warehouse::WarehouseOptions warehouse;  // warehouse.data_dir is derived: <data_dir>
   warehouse::SchedulerOptions warehouse_schedule;
@@ -78,6 +98,15 @@ class Server {
   // Idempotent. Returns the log's close status.
   Status Stop();
 
+  // Replaces the tracking plan: with `yaml` (plan text; relative schema_file
+  // paths resolve against the configured plan's directory) or, when nullopt,
+  // by re-reading the configured plan file. Returns the new plan's Summary().
+  // InvalidArgument / NotFound with the plan's error (the old plan stays);
+  // FailedPrecondition when nullopt and no plan file is configured.
+  Result<std::string> ReloadPlan(std::optional<std::string> yaml = std::nullopt);
+  // The plan in force: its Summary(), or "no tracking plan".
+  std::string PlanSummary() const;
+
  private:
   Server() = default;
   ServerConfig config_;
@@ -94,6 +123,10 @@ class Server {
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
   bool stopped_ = false;
+  std::mutex reload_mu_;  // one reload at a time
+  monitor::Counter* plan_reloads_ = nullptr;
+  monitor::Counter* plan_reload_failures_ = nullptr;
+  ingest::HttpReply PlanRoute(const ingest::HttpRequest& r);  // POST /v1/admin/plan
   // Housekeeping: dedup expiry (each minute) and snapshots.
   void MaintenanceLoop();
   std::thread maintenance_;
@@ -102,11 +135,11 @@ class Server {
   bool maintenance_stop_ = false;
 };
 
-// Blocks until SIGINT or SIGTERM, then returns the signal number.
-// REQUIRES: called from the main thread before other threads block signals.
-int WaitForShutdownSignal();
+// Blocks until SIGINT, SIGTERM or SIGHUP, then returns the signal number.
+// REQUIRES: BlockShutdownSignals was called before any thread started.
+int WaitForSignal();
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and threads it starts
-// later), so WaitForShutdownSignal can receive them with sigwait.
+// later), so WaitForSignal can receive them with sigwait.
 void BlockShutdownSignals();
 
 }  // namespace sluice::server

@@ -46,6 +46,15 @@ Event Quarantined() {
   return e;
 }
 
+// Quarantined, and also flagged, corrected and replayed: every section set.
+Event Gated() {
+  Event e = Quarantined();
+  e.flags = {{"properties.coupon", "plan.max_length", "must be at most 4 characters"}};
+  e.corrections = {{"properties.currency", "trim+lowercase", R"("  EUR ")", R"("eur")"}};
+  e.replayed_from_offset = 0;  // offset 0 is a real origin, distinct from none
+  return e;
+}
+
 Event RoundTrip(const Event& e) {
   std::string buf;
   EncodeEvent(e, &buf);
@@ -118,6 +127,39 @@ TEST(EncodeEvent, RoundTripsQuarantinedEventWithViolationsAndRaw) {
   EXPECT_EQ(out.raw, e.raw);
 }
 
+TEST(EncodeEvent, RoundTripsFlagsCorrectionsAndReplayOrigin) {
+  EXPECT_EQ(RoundTrip(Gated()), Gated());
+  Event accepted = FullEvent(EventType::kTrack);
+  accepted.flags = Gated().flags;
+  EXPECT_EQ(RoundTrip(accepted), accepted);
+  accepted.flags.clear();
+  accepted.replayed_from_offset = 12345;
+  EXPECT_EQ(RoundTrip(accepted), accepted);
+}
+
+TEST(EncodeEvent, AnEventTheGateLeftAloneEncodesWithoutTheQualitySection) {
+  // Payloads written before the section existed decode unchanged, and an
+  // event without flags, corrections or origin still encodes to them.
+  const Event plain = FullEvent(EventType::kTrack);
+  Event gated = plain;
+  gated.corrections = Gated().corrections;
+  std::string a, b;
+  EncodeEvent(plain, &a);
+  EncodeEvent(gated, &b);
+  EXPECT_EQ(b.substr(0, 1), a.substr(0, 1));
+  EXPECT_EQ(static_cast<uint8_t>(b[1]) & ~static_cast<uint8_t>(a[1]), 1u << 4);
+  EXPECT_EQ(b.substr(2, a.size() - 2), a.substr(2));
+}
+
+TEST(DecodeEvent, RejectsAnEmptyQualitySection) {
+  std::string buf;
+  EncodeEvent(FullEvent(EventType::kTrack), &buf);
+  buf[1] = static_cast<char>(buf[1] | (1 << 4));
+  buf += std::string("\0\0\0", 3);  // no flags, no corrections, no origin
+  Event out;
+  EXPECT_EQ(DecodeEvent(buf, &out).code(), StatusCode::kCorruption);
+}
+
 TEST(EncodeEvent, RoundTripsBinaryAndLongStrings) {
   Event e = FullEvent(EventType::kTrack);
   e.event = std::string("a\0b\xff", 4);
@@ -165,7 +207,7 @@ TEST(EncodedEventSize, IsExactlyWhatEncodeEventAppends) {
   Event many_violations = Quarantined();
   many_violations.violations.resize(200, many_violations.violations[0]);
   many_violations.raw = std::string(300, 'r');
-  for (const Event& e : {Event{}, FullEvent(EventType::kAlias), Quarantined(), long_strings, many_violations}) {
+  for (const Event& e : {Event{}, FullEvent(EventType::kAlias), Quarantined(), long_strings, many_violations, Gated()}) {
     std::string buf = "xyz";
     EncodeEvent(e, &buf);
     EXPECT_EQ(buf.size(), 3 + EncodedEventSize(e));
@@ -173,7 +215,7 @@ TEST(EncodedEventSize, IsExactlyWhatEncodeEventAppends) {
 }
 
 TEST(Event, ClearResetsEveryFieldAndKeepsCapacity) {
-  Event e = Quarantined();
+  Event e = Gated();
   e.properties = std::string(1000, 'p');
   const size_t capacity = e.properties.capacity();
   e.Clear();
@@ -194,7 +236,7 @@ TEST(DecodeEvent, DecodingOverwritesPreviousContents) {
 }
 
 TEST(DecodeEvent, RejectsEveryTruncation) {
-  for (const Event& e : {FullEvent(EventType::kTrack), Quarantined()}) {
+  for (const Event& e : {FullEvent(EventType::kTrack), Quarantined(), Gated()}) {
     std::string buf;
     EncodeEvent(e, &buf);
     for (size_t n = 0; n < buf.size(); ++n) {
@@ -223,7 +265,7 @@ TEST(DecodeEvent, RejectsUnknownTypeAndFlags) {
     EXPECT_EQ(DecodeEvent(b, &out).code(), StatusCode::kCorruption) << int{bad_type};
   }
   std::string b = buf;
-  b[1] = static_cast<char>(0x80);
+  b[1] = static_cast<char>(0x80);  // beyond the known flags (quality is 1 << 4)
   EXPECT_EQ(DecodeEvent(b, &out).code(), StatusCode::kCorruption);
 }
 

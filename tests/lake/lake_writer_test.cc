@@ -63,6 +63,16 @@ class LakeWriterTest : public ::testing::Test {
     ASSERT_TRUE(log_->Append(std::move(batch)).ok());
   }
 
+  void AppendEvents(std::initializer_list<Event> events) {
+    log::RecordBatch batch;
+    for (const Event& e : events) {
+      std::string payload;
+      EncodeEvent(e, &payload);
+      batch.Add(kEventRecordType, kEventRecordVersion, payload);
+    }
+    ASSERT_TRUE(log_->Append(std::move(batch)).ok());
+  }
+
   LakeOptions Options() const {
     LakeOptions o;
     o.root = dir_.Sub("lake");
@@ -182,6 +192,39 @@ TEST_F(LakeWriterTest, WritesAcceptedAndQuarantinedEventsToTheirTables) {
             "[{\"path\":\"userId\",\"rule\":\"envelope.identity\",\"message\":\"userId or anonymousId is required\"},"
             "{\"path\":\"timestamp\",\"rule\":\"envelope.timestamp\",\"message\":\"not a date\"}]");
   EXPECT_EQ(*q.rows[0][1], "{\"messageId\":\"m-0\"}");
+}
+
+TEST_F(LakeWriterTest, QualityColumnsCarryFlagsCorrectionsAndReplayOrigin) {
+  // Columns in file order: the original ones, then flags, corrections, replayed_from.
+  for (bool quarantine : {false, true}) {
+    const auto& cols = LakeColumns(quarantine);
+    ASSERT_GE(cols.size(), 3u);
+    EXPECT_STREQ(cols[cols.size() - 3].name, "flags");
+    EXPECT_STREQ(cols[cols.size() - 2].name, "corrections");
+    EXPECT_STREQ(cols[cols.size() - 1].name, "replayed_from");
+    if (quarantine) {
+      EXPECT_STREQ(cols[cols.size() - 4].name, "raw");
+    }
+  }
+  Event flagged = MakeEvent(1, kClosedHour, false);
+  flagged.flags = {{"properties.coupon", "plan.max_length", "must be at most 4 characters"}};
+  flagged.corrections = {{"properties.currency", "lowercase", R"("EUR")", R"("eur")"}};
+  flagged.replayed_from_offset = 7;
+  Event held = MakeEvent(2, kClosedHour, true);
+  held.flags = flagged.flags;
+  AppendEvents({flagged, held, MakeEvent(4, kClosedHour, false)});
+  auto w = OpenWriter(Options());
+  ASSERT_TRUE(w->CatchUp().ok());
+  QueryRows events = Rows(kEventsTable, std::nullopt, "flags, corrections, replayed_from");
+  ASSERT_EQ(events.rows.size(), 2u);
+  EXPECT_EQ(*events.rows[0][0], R"([{"path":"properties.coupon","rule":"plan.max_length","message":"must be at most 4 characters"}])");
+  EXPECT_EQ(*events.rows[0][1], R"([{"path":"properties.currency","action":"lowercase","before":"EUR","after":"eur"}])");
+  EXPECT_EQ(*events.rows[0][2], "7");
+  EXPECT_FALSE(events.rows[1][0] || events.rows[1][1] || events.rows[1][2]);  // none: NULL
+  QueryRows quarantined = Rows(kQuarantineTable, std::nullopt, "flags, replayed_from");
+  ASSERT_EQ(quarantined.rows.size(), 1u);
+  EXPECT_EQ(*quarantined.rows[0][0], *events.rows[0][0]);
+  EXPECT_FALSE(quarantined.rows[0][1]);
 }
 
 TEST_F(LakeWriterTest, PartitionsByReceivedHourInUtc) {
@@ -345,11 +388,7 @@ TEST_F(LakeWriterTest, CompactionKeepsEveryRowAndOldVersionsStayReadable) {
 TEST_F(LakeWriterTest, InvalidUtf8InAQuarantinedFieldIsReplacedNotFatal) {
   Event e = MakeEvent(0, kClosedHour, true);
   e.user_id = "bad\xED\xA0\x80id";  // a lone surrogate decoded from "\ud800"
-  std::string payload;
-  EncodeEvent(e, &payload);
-  log::RecordBatch batch;
-  batch.Add(kEventRecordType, kEventRecordVersion, payload);
-  ASSERT_TRUE(log_->Append(std::move(batch)).ok());
+  AppendEvents({e});
   auto w = OpenWriter(Options());
   ASSERT_TRUE(w->CatchUp().ok());
   QueryRows q = Rows(kQuarantineTable, std::nullopt, "user_id, log_offset");

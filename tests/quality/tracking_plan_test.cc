@@ -84,6 +84,32 @@ TEST(TrackingPlan, CorrectionsApplyBeforeChecksAndComeBackAsJson) {
   EXPECT_EQ(*v.corrected_properties, R"({"order_id":"o1","total":10000,"currency":"eur"})");
 }
 
+TEST(TrackingPlan, EveryCorrectionIsRecordedWithItsBeforeAndAfter) {
+  TrackingPlan plan = MustParse(kPlan);
+  PlanVerdict v = plan.Check(Track("Order Completed", R"({"order_id":"o1","total":"20000","currency":"  EUR "})"));
+  EXPECT_EQ(v.corrections, (std::vector<Correction>{{"properties.total", "coerce+clamp", R"("20000")", "10000"},
+                                                    {"properties.currency", "trim+lowercase", R"("  EUR ")", R"("eur")"}}));
+  Event e = Track("Order Completed", R"({"order_id":"o1","total":1,"currency":"usd"})");
+  ApplyVerdict(plan.Check(e), &e);
+  EXPECT_TRUE(e.corrections.empty());  // nothing changed, nothing recorded
+}
+
+TEST(TrackingPlan, ApplyVerdictKeepsEarlierViolationsAndAppliesCorrections) {
+  TrackingPlan plan = MustParse(kPlan);
+  Event e = Track("Order Completed", R"({"order_id":"o1","total":-5,"currency":"EUR","coupon":"LONGCODE"})");
+  e.violations.push_back({"context", "envelope.field_type", "context must be an object"});
+  ApplyVerdict(plan.Check(e), &e);
+  EXPECT_EQ(e.properties, R"({"order_id":"o1","total":0,"currency":"eur","coupon":"LONGCODE"})");
+  EXPECT_EQ(Rules(e.violations), (std::vector<std::string>{"context envelope.field_type"}));
+  EXPECT_EQ(Rules(e.flags), (std::vector<std::string>{"properties.coupon plan.max_length"}));
+  EXPECT_EQ(e.corrections.size(), 2u);
+}
+
+TEST(TrackingPlan, SummaryNamesItsSize) {
+  EXPECT_EQ(MustParse(kPlan).Summary(),
+            "2 events, 1 schemas, 5 field rules; unplanned events: quarantine, unplanned properties: flag");
+}
+
 TEST(TrackingPlan, BrokenRulesQuarantineOrFlagBySeverity) {
   TrackingPlan plan = MustParse(kPlan);
   Event e = Track("Order Completed", R"({"total":"abc","currency":"gbp","coupon":"SUMMER2024","extra":1})");
