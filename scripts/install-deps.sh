@@ -10,9 +10,9 @@ APT_PACKAGES=(
   libsimdjson-dev librocksdb-dev libboost1.81-dev libcli11-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev libssl-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 libutf8proc-dev
   wrk curl ca-certificates
-  prometheus
+  prometheus clickhouse-server clickhouse-client redis-server
 )
 
 missing=()

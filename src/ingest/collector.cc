@@ -110,6 +110,17 @@ std::string HttpErrorBody(const Status& st) {
   return b;
 }
 
+bool BearerTokenAccepted(const HttpRequest& request, std::string_view token) {
+  if (token.empty()) return true;
+  constexpr std::string_view kScheme = "Bearer ";
+  std::string_view given = request.header("Authorization");
+  if (given.size() != kScheme.size() + token.size() || given.substr(0, kScheme.size()) != kScheme) return false;
+  given.remove_prefix(kScheme.size());
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  return diff == 0;
+}
+
 struct Collector::Impl {
   CollectorOptions options;
   IngestPath* ingest;

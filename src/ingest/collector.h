@@ -39,6 +39,9 @@ struct CollectorOptions {
   int threads = 0;       // 0: one per core
   std::string cors_allow_origin = "*";
   int idle_timeout_seconds = 60;
+  // When set, the read endpoints (profiles, query) need
+  // `Authorization: Bearer <read_token>`; 401 without it.
+  std::string read_token;
 };
 
 // A request as a route handler sees it. Views are valid during the call.
@@ -66,6 +69,11 @@ struct HttpRoute {
   std::string path_prefix;  // "/v1/profiles/" matches "/v1/profiles/u1"
   HttpHandler handler;
 };
+
+// True when `token` is empty (no token configured) or the request carries
+// `Authorization: Bearer <token>`. Compares in constant time, so the reply's
+// timing does not reveal how much of a guess was right.
+bool BearerTokenAccepted(const HttpRequest& request, std::string_view token);
 
 // {"success":false,"error":message,"code":…} — the one error body shape.
 std::string HttpErrorBody(const Status& st);

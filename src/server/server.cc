@@ -183,13 +183,14 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
-  SLUICE_RETURN_IF_ERROR(http.Check({"listen", "threads", "cors_allow_origin", "idle_timeout_seconds"}));
+  SLUICE_RETURN_IF_ERROR(http.Check({"listen", "threads", "cors_allow_origin", "idle_timeout_seconds", "read_token"}));
   std::string listen;
   SLUICE_RETURN_IF_ERROR(http.Get("listen", &listen));
   if (!listen.empty()) SLUICE_RETURN_IF_ERROR(ParseListenAddress(listen, &c.http.host, &c.http.port));
   SLUICE_RETURN_IF_ERROR(http.Get("threads", &c.http.threads));
   SLUICE_RETURN_IF_ERROR(http.Get("cors_allow_origin", &c.http.cors_allow_origin));
   SLUICE_RETURN_IF_ERROR(http.Get("idle_timeout_seconds", &c.http.idle_timeout_seconds));
+  SLUICE_RETURN_IF_ERROR(http.Get("read_token", &c.http.read_token));
 
   Section ingest = top.Sub("ingest");
   SLUICE_RETURN_IF_ERROR(ingest.Check({"write_keys", "max_request_bytes", "max_event_bytes", "max_event_name_labels",
@@ -428,7 +429,7 @@ ingest::HttpReply JsonReply(int status, std::string body) {
 
 ingest::HttpReply Server::PlanRoute(const ingest::HttpRequest& r) {
   if (r.path != "/v1/admin/plan") return JsonReply(404, ingest::HttpErrorBody(Status::NotFound("no such endpoint")));
-  if (!config_.quality.admin_token.empty() && r.header("Authorization") != "Bearer " + config_.quality.admin_token) {
+  if (!ingest::BearerTokenAccepted(r, config_.quality.admin_token)) {
     return JsonReply(401, ingest::HttpErrorBody(Status::Unauthenticated("admin token required (Authorization: Bearer …)")));
   }
   auto reloaded = ReloadPlan(r.body.empty() ? std::nullopt : std::optional<std::string>(std::string(r.body)));

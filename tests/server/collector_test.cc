@@ -429,5 +429,23 @@ TEST(ServerConfigTest, LoadsYamlAndRejectsUnknownKeys) {
   EXPECT_EQ(server::LoadServerConfig(dir + "/missing.yaml").status().code(), StatusCode::kNotFound);
 }
 
+TEST(BearerTokenTest, AcceptsOnlyTheExactTokenWhenOneIsSet) {
+  auto request_with = [](std::string authorization) {
+    ingest::HttpRequest r;
+    r.header = [authorization](std::string_view name) {
+      return name == "Authorization" ? std::string_view(authorization) : std::string_view();
+    };
+    return r;
+  };
+  EXPECT_TRUE(ingest::BearerTokenAccepted(request_with(""), ""));
+  EXPECT_TRUE(ingest::BearerTokenAccepted(request_with("Bearer anything"), ""));
+  EXPECT_TRUE(ingest::BearerTokenAccepted(request_with("Bearer s3cret"), "s3cret"));
+  EXPECT_FALSE(ingest::BearerTokenAccepted(request_with(""), "s3cret"));
+  EXPECT_FALSE(ingest::BearerTokenAccepted(request_with("Bearer s3cre"), "s3cret"));
+  EXPECT_FALSE(ingest::BearerTokenAccepted(request_with("Bearer s3creT"), "s3cret"));
+  EXPECT_FALSE(ingest::BearerTokenAccepted(request_with("Basic s3cret"), "s3cret"));
+  EXPECT_FALSE(ingest::BearerTokenAccepted(request_with("Bearer s3cret "), "s3cret"));
+}
+
 }  // namespace
 }  // namespace sluice
