@@ -30,21 +30,38 @@ constexpr size_t kMaxLocalPartForVariants = 32;
 // agreeing confirm it and disagreeing (phone, city) count against it.
 constexpr double kEmailWeight = 0.5;
 constexpr double kNameWeight = 0.5;
-constexpr double kPhoneAgreeBonus = 0.10;
+constexpr double kPhoneAgreeBonus = 0.20;
 constexpr double kPhoneDisagreePenalty = 0.25;
 constexpr double kCityAgreeBonus = 0.05;
 constexpr double kCityDisagreePenalty = 0.10;
 constexpr double kDeviceAgreeBonus = 0.05;
-// Names this far apart are different people sharing an address (a family
-// mailbox): never merged without a person looking.
-constexpr double kMinNameSimilarityForAutoMerge = 0.88;
+// A name token agrees with another when Jaro-Winkler says close or when it is
+// one typo away in a longer token (Jaro-Winkler of "xmith"/"smith" is 0.87).
+// Otherwise the names are
+// different people sharing an address (a family mailbox): never merged
+// without a person looking.
+constexpr double kMinTokenSimilarity = 0.9;
+constexpr size_t kMaxTokenTypoEdits = 1;
+constexpr size_t kMinTokenLengthForTypoEdit = 5;  // "mark"/"mary" are two names
+// Addresses that differ in a way people choose rather than mistype are
+// different mailboxes: local parts whose digits differ ("johnsmith84" /
+// "johnsmith85", a provider made them unique), a separator more or less
+// ("john.adams" / "johnadams" where dots matter), or another provider (domains
+// more than one edit apart; "gamil.com" is a typo, "aol.com" is not). Their
+// similarity is capped so that only agreeing phone, city or device can lift the
+// pair into review.
+constexpr double kConflictingEmailSimilarity = 0.4;
+constexpr size_t kMaxDomainTypoEdits = 1;
 // With neither email nor name close, only a shared phone can make a match.
 constexpr double kMinEmailSimilarity = 0.75;
 
 struct Record {
   std::string id;
   std::string email, local, domain;
-  std::string name, name_sorted;
+  std::string name;
+  std::vector<std::string> name_tokens;
+  std::string local_digits;  // the digits of the local part, in order
+  uint32_t local_separators = 0;  // '.', '_', '-' in the local part
   std::string phone, city, device;
   uint32_t version = 0;
 };
@@ -81,22 +98,54 @@ std::vector<uint64_t> BlockingKeys(const Record& r, const MatchConfig& config) {
   return keys;
 }
 
-std::string SortedTokens(std::string_view name) {
-  std::vector<std::string_view> tokens;
+std::vector<std::string> Tokens(std::string_view name) {
+  std::vector<std::string> tokens;
   size_t start = 0;
-  while (start <= name.size()) {
+  while (start < name.size()) {
     size_t end = name.find(' ', start);
     if (end == std::string_view::npos) end = name.size();
-    if (end > start) tokens.push_back(name.substr(start, end - start));
+    if (end > start) tokens.emplace_back(name.substr(start, end - start));
     start = end + 1;
   }
-  std::sort(tokens.begin(), tokens.end());
-  std::string out;
-  for (std::string_view t : tokens) {
-    if (!out.empty()) out.push_back(' ');
-    out.append(t);
+  return tokens;
+}
+
+struct NameAgreement {
+  double similarity = 0;  // mean Jaro-Winkler of aligned tokens
+  bool every_token_agrees = false;
+  // Some short token agrees only by being one edit away ("edma"/"emma", but
+  // also "mark"/"mary"): enough only with a phone or device that agrees too.
+  bool short_token_typo = false;
+};
+
+// Names are compared token by token ("mary smith" / "john smith" share a whole
+// surname but are different people), in order and, for two tokens, swapped.
+NameAgreement CompareNames(const std::vector<std::string>& a, const std::vector<std::string>& b,
+                           std::string_view full_a, std::string_view full_b) {
+  NameAgreement best;
+  if (a.size() != b.size() || a.empty()) {
+    best.similarity = JaroWinklerSimilarity(full_a, full_b);
+    best.every_token_agrees = best.similarity >= kMinTokenSimilarity;
+    return best;
   }
-  return out;
+  for (bool swapped : {false, true}) {
+    if (swapped && a.size() != 2) break;
+    NameAgreement n;
+    n.every_token_agrees = true;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string& y = b[swapped ? a.size() - 1 - i : i];
+      double jw = a[i] == y ? 1.0 : JaroWinklerSimilarity(a[i], y);
+      n.similarity += jw / static_cast<double>(a.size());
+      if (jw >= kMinTokenSimilarity) continue;
+      if (OsaDistance(a[i], y) > kMaxTokenTypoEdits) {
+        n.every_token_agrees = false;
+      } else if (std::min(a[i].size(), y.size()) < kMinTokenLengthForTypoEdit) {
+        n.short_token_typo = true;
+      }
+    }
+    if (n.similarity > best.similarity) best = n;
+  }
+  return best;
 }
 
 double Similarity(size_t distance, size_t len_a, size_t len_b) {
@@ -110,6 +159,14 @@ size_t CodePoints(std::string_view s) {
   return n;
 }
 
+bool AddressesConflict(const Record& a, const Record& b) {
+  if (a.local_digits != b.local_digits) return true;
+  // Separators count only at one provider: a typo'd gmail.com keeps the dots
+  // that normalisation removed from the real one.
+  if (a.domain == b.domain) return a.local_separators != b.local_separators;
+  return OsaDistance(a.domain, b.domain) > kMaxDomainTypoEdits;
+}
+
 // The numbers behind a score, computed without allocating: most candidate
 // pairs score below the review threshold and are dropped.
 struct PairScore {
@@ -117,22 +174,28 @@ struct PairScore {
   int64_t email_distance = -1;  // -1: a side has no email
   double email_similarity = 0;
   double name_similarity = -1;  // -1: a side has no name
+  bool names_disagree = false;  // different first or last names: never an auto-merge
   bool phone_agrees = false, city_agrees = false, device_agrees = false;
 };
 
 PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& config) {
   PairScore p;
   double weight = 0, sum = 0;
+  bool email_unrelated = false;
+  NameAgreement names;
   if (!a.email.empty() && !b.email.empty()) {
     p.email_distance = static_cast<int64_t>(OsaDistance(a.email, b.email));
     p.email_similarity = Similarity(p.email_distance, CodePoints(a.email), CodePoints(b.email));
+    email_unrelated = p.email_similarity < kMinEmailSimilarity;
+    if (p.email_distance > 0 && AddressesConflict(a, b)) {
+      p.email_similarity = std::min(p.email_similarity, kConflictingEmailSimilarity);
+    }
     weight += kEmailWeight;
     sum += kEmailWeight * p.email_similarity;
   }
   if (!a.name.empty() && !b.name.empty()) {
-    p.name_similarity = a.name == b.name ? 1.0
-                                         : std::max(JaroWinklerSimilarity(a.name, b.name),
-                                                    JaroWinklerSimilarity(a.name_sorted, b.name_sorted));
+    names = CompareNames(a.name_tokens, b.name_tokens, a.name, b.name);
+    p.name_similarity = names.similarity;
     weight += kNameWeight;
     sum += kNameWeight * p.name_similarity;
   }
@@ -149,9 +212,12 @@ PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& conf
     p.device_agrees = true;
     score += kDeviceAgreeBonus;
   }
-  if (p.email_distance >= 0 && p.email_similarity < kMinEmailSimilarity && !p.phone_agrees) score = 0;
+  if (email_unrelated && !p.phone_agrees) score = 0;
+  p.names_disagree = p.name_similarity >= 0 &&
+                     (!names.every_token_agrees ||
+                      (names.short_token_typo && !p.phone_agrees && !p.device_agrees));
   score = std::clamp(score, 0.0, 1.0);
-  if (p.name_similarity >= 0 && p.name_similarity < kMinNameSimilarityForAutoMerge) {
+  if (p.names_disagree) {
     score = std::min(score, std::nextafter(config.auto_merge_threshold, 0.0));
   }
   p.score = score;
@@ -272,13 +338,17 @@ Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
     size_t at = r.email.find('@');
     r.local = r.email.substr(0, at);
     r.domain = r.email.substr(at + 1);
+    for (char c : r.local) {
+      if (c >= '0' && c <= '9') r.local_digits.push_back(c);
+      r.local_separators += c == '.' || c == '_' || c == '-';
+    }
   }
   if (Result<Identifier> phone = normalizer_.Normalize(IdType::kPhone, in.phone); phone.ok()) {
     r.phone = std::move(phone->value);
   }
   if (Result<std::string> name = NormalizeText(in.name); name.ok()) {
     r.name = std::move(name).value();
-    r.name_sorted = SortedTokens(r.name);
+    r.name_tokens = Tokens(r.name);
   }
   if (Result<std::string> city = NormalizeText(in.city); city.ok()) r.city = std::move(city).value();
   if (Result<std::string> device = NormalizeText(in.device); device.ok()) r.device = std::move(device).value();

@@ -285,7 +285,7 @@ struct ProfileRecord {
 struct MatchConfig {
   NormalizeConfig normalize;
   double auto_merge_threshold = 0.90;  // score >= this: merge without review
-  double review_threshold = 0.70;      // score in [review, auto): review queue
+  double review_threshold = 0.80;      // score in [review, auto): review queue
   // A blocking key shared by more records than this says nothing about any
   // pair of them (a family mailbox provider, a shared phone); skipped, counted.
   uint32_t max_block_size = 64;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "identity/identity.h"
+#include "tests/testing/synthetic_people.h"
 
 namespace sluice::identity {
 namespace {
@@ -201,6 +202,43 @@ TEST(ReviewQueue, AcceptGivesReviewEvidenceAndRejectIsRemembered) {
   ASSERT_TRUE(e.ok());
   ASSERT_EQ(e->links.size(), 1u);
   EXPECT_EQ(e->links[0].evidence.rule, "review");
+}
+
+}  // namespace
+}  // namespace sluice::identity
+
+namespace sluice::identity {
+namespace {
+
+// The quality bar of bench/identity.sh (1M profiles) on a sample small enough
+// for the unit suite: auto-merges precise and complete against known truth.
+TEST(FuzzyMatcher, SyntheticPeopleResolveAtTargetPrecisionAndRecall) {
+  sluice::testing::SyntheticConfig config;
+  config.profiles = 20000;
+  config.seed = 42;
+  std::vector<sluice::testing::SyntheticProfile> people = sluice::testing::GeneratePeople(config);
+  MatchConfig match_config;
+  match_config.normalize.phone.default_country_code = "1";
+  FuzzyMatcher m(match_config);
+  std::unordered_map<std::string, uint32_t> person_of;
+  std::unordered_map<uint32_t, uint64_t> profiles_of;
+  for (const auto& p : people) {
+    ASSERT_TRUE(m.Upsert(p.record).ok());
+    person_of[p.record.id] = p.person;
+    ++profiles_of[p.person];
+  }
+  uint64_t true_pairs = 0;
+  for (auto& [person, k] : profiles_of) true_pairs += k * (k - 1) / 2;
+  ResolveStats stats;
+  sluice::testing::Confusion c;
+  for (const Match& x : m.ResolveAll(&stats, 2)) {
+    if (x.decision != MatchDecision::kAutoMerge) continue;
+    (person_of.at(x.a) == person_of.at(x.b) ? c.true_positive : c.false_positive)++;
+  }
+  c.false_negative = true_pairs - c.true_positive;
+  EXPECT_GT(true_pairs, 3000u);
+  EXPECT_GE(c.precision(), 0.99) << c.true_positive << " TP, " << c.false_positive << " FP";
+  EXPECT_GE(c.recall(), 0.95) << c.true_positive << " TP, " << c.false_negative << " FN";
 }
 
 }  // namespace
