@@ -91,64 +91,10 @@ class AsciiPatternBits {
   std::array<uint64_t, 128> bits_{};
 };
 
+// Levenshtein, or with kTranspose the optimal string alignment distance.
 // REQUIRES: 0 < m <= 64.
-template <typename Bits, typename Char>
-size_t LevenshteinWord(const Bits& pm, size_t m, const Char* t, size_t n) {
-  uint64_t vp = ~uint64_t{0};
-  uint64_t vn = 0;
-  const uint64_t last = uint64_t{1} << (m - 1);
-  size_t dist = m;
-  for (size_t j = 0; j < n; ++j) {
-    uint64_t x = pm.Get(0, t[j]);
-    uint64_t d0 = (((x & vp) + vp) ^ vp) | x | vn;
-    uint64_t hp = vn | ~(d0 | vp);
-    uint64_t hn = d0 & vp;
-    dist += (hp & last) != 0;
-    dist -= (hn & last) != 0;
-    hp = (hp << 1) | 1;
-    hn = hn << 1;
-    vp = hn | ~(d0 | hp);
-    vn = hp & d0;
-  }
-  return dist;
-}
-
-template <typename Char>
-size_t LevenshteinBlocks(const PatternBits<Char>& pm, size_t m, const Char* t, size_t n) {
-  const size_t words = pm.words();
-  std::vector<uint64_t> vp(words, ~uint64_t{0});
-  std::vector<uint64_t> vn(words, 0);
-  const uint64_t last = uint64_t{1} << ((m - 1) % kWordBits);
-  size_t dist = m;
-  for (size_t j = 0; j < n; ++j) {
-    // Row 0 of the DP grows by one per column: a +1 horizontal delta enters word 0.
-    uint64_t hp_carry = 1;
-    uint64_t hn_carry = 0;
-    for (size_t w = 0; w < words; ++w) {
-      uint64_t x = pm.Get(w, t[j]) | hn_carry;
-      uint64_t d0 = (((x & vp[w]) + vp[w]) ^ vp[w]) | x | vn[w];
-      uint64_t hp = vn[w] | ~(d0 | vp[w]);
-      uint64_t hn = d0 & vp[w];
-      if (w == words - 1) {
-        dist += (hp & last) != 0;
-        dist -= (hn & last) != 0;
-      }
-      uint64_t hp_in = hp_carry;
-      hp_carry = hp >> 63;
-      hp = (hp << 1) | hp_in;
-      uint64_t hn_in = hn_carry;
-      hn_carry = hn >> 63;
-      hn = (hn << 1) | hn_in;
-      vp[w] = hn | ~(d0 | hp);
-      vn[w] = hp & d0;
-    }
-  }
-  return dist;
-}
-
-// REQUIRES: 0 < m <= 64.
-template <typename Bits, typename Char>
-size_t OsaWord(const Bits& pm, size_t m, const Char* t, size_t n) {
+template <bool kTranspose, typename Bits, typename Char>
+size_t DistanceWord(const Bits& pm, size_t m, const Char* t, size_t n) {
   uint64_t vp = ~uint64_t{0};
   uint64_t vn = 0;
   uint64_t d0 = 0;
@@ -157,9 +103,13 @@ size_t OsaWord(const Bits& pm, size_t m, const Char* t, size_t n) {
   size_t dist = m;
   for (size_t j = 0; j < n; ++j) {
     uint64_t x = pm.Get(0, t[j]);
-    // A transposition: this symbol matched one row up in the previous column
-    // where the diagonal did not, and the previous symbol matches here.
-    uint64_t tr = (((~d0) & x) << 1) & pm_prev;
+    uint64_t tr = 0;
+    if constexpr (kTranspose) {
+      // A transposition: this symbol matched one row up in the previous column
+      // where the diagonal did not, and the previous symbol matches here.
+      tr = (((~d0) & x) << 1) & pm_prev;
+      pm_prev = x;
+    }
     d0 = (((x & vp) + vp) ^ vp) | x | vn | tr;
     uint64_t hp = vn | ~(d0 | vp);
     uint64_t hn = d0 & vp;
@@ -169,13 +119,13 @@ size_t OsaWord(const Bits& pm, size_t m, const Char* t, size_t n) {
     hn = hn << 1;
     vp = hn | ~(d0 | hp);
     vn = hp & d0;
-    pm_prev = x;
   }
   return dist;
 }
 
-template <typename Char>
-size_t OsaBlocks(const PatternBits<Char>& pm, size_t m, const Char* t, size_t n) {
+// The same over ceil(m / 64) words, carries passed from word to word.
+template <bool kTranspose, typename Char>
+size_t DistanceBlocks(const PatternBits<Char>& pm, size_t m, const Char* t, size_t n) {
   struct Column {
     uint64_t vp = ~uint64_t{0};
     uint64_t vn = 0;
@@ -189,13 +139,17 @@ size_t OsaBlocks(const PatternBits<Char>& pm, size_t m, const Char* t, size_t n)
   const uint64_t last = uint64_t{1} << ((m - 1) % kWordBits);
   size_t dist = m;
   for (size_t j = 0; j < n; ++j) {
+    // Row 0 of the DP grows by one per column: a +1 horizontal delta enters word 0.
     uint64_t hp_carry = 1;
     uint64_t hn_carry = 0;
     for (size_t w = 0; w < words; ++w) {
       const Column& old = prev[w + 1];
       uint64_t x = pm.Get(w, t[j]);
-      uint64_t tr = (((~old.d0) & x) << 1) | (((~prev[w].d0) & next[w].pm) >> 63);
-      tr &= old.pm;
+      uint64_t tr = 0;
+      if constexpr (kTranspose) {
+        tr = (((~old.d0) & x) << 1) | (((~prev[w].d0) & next[w].pm) >> 63);
+        tr &= old.pm;
+      }
       uint64_t xc = x | hn_carry;
       uint64_t d0 = (((xc & old.vp) + old.vp) ^ old.vp) | xc | old.vn | tr;
       uint64_t hp = old.vn | ~(d0 | old.vp);
@@ -217,10 +171,8 @@ size_t OsaBlocks(const PatternBits<Char>& pm, size_t m, const Char* t, size_t n)
   return dist;
 }
 
-enum class Metric { kLevenshtein, kOsa };
-
-template <typename Char>
-size_t Distance(Metric metric, const Char* a, size_t m, const Char* b, size_t n) {
+template <bool kTranspose, typename Char>
+size_t Distance(const Char* a, size_t m, const Char* b, size_t n) {
   // The shorter string is the pattern: fewer words per column.
   if (m > n) {
     std::swap(a, b);
@@ -230,24 +182,23 @@ size_t Distance(Metric metric, const Char* a, size_t m, const Char* b, size_t n)
   if constexpr (sizeof(Char) == 1) {
     if (m <= kWordBits) {
       AsciiPatternBits pm(a, m);
-      return metric == Metric::kLevenshtein ? LevenshteinWord(pm, m, b, n) : OsaWord(pm, m, b, n);
+      return DistanceWord<kTranspose>(pm, m, b, n);
     }
   }
   PatternBits<Char> pm(a, m);
-  if (m <= kWordBits) {
-    return metric == Metric::kLevenshtein ? LevenshteinWord(pm, m, b, n) : OsaWord(pm, m, b, n);
-  }
-  return metric == Metric::kLevenshtein ? LevenshteinBlocks(pm, m, b, n) : OsaBlocks(pm, m, b, n);
+  if (m <= kWordBits) return DistanceWord<kTranspose>(pm, m, b, n);
+  return DistanceBlocks<kTranspose>(pm, m, b, n);
 }
 
-size_t Distance(Metric metric, std::string_view a, std::string_view b) {
+template <bool kTranspose>
+size_t Distance(std::string_view a, std::string_view b) {
   if (IsAscii(a) && IsAscii(b)) {
-    return Distance(metric, reinterpret_cast<const unsigned char*>(a.data()), a.size(),
-                    reinterpret_cast<const unsigned char*>(b.data()), b.size());
+    return Distance<kTranspose>(reinterpret_cast<const unsigned char*>(a.data()), a.size(),
+                                reinterpret_cast<const unsigned char*>(b.data()), b.size());
   }
   std::vector<uint32_t> ua = DecodeUtf8(a);
   std::vector<uint32_t> ub = DecodeUtf8(b);
-  return Distance(metric, ua.data(), ua.size(), ub.data(), ub.size());
+  return Distance<kTranspose>(ua.data(), ua.size(), ub.data(), ub.size());
 }
 
 template <typename Char>
@@ -287,11 +238,9 @@ double JaroWinkler(const Char* a, size_t m, const Char* b, size_t n) {
 
 }  // namespace
 
-size_t LevenshteinDistance(std::string_view a, std::string_view b) {
-  return Distance(Metric::kLevenshtein, a, b);
-}
+size_t LevenshteinDistance(std::string_view a, std::string_view b) { return Distance<false>(a, b); }
 
-size_t OsaDistance(std::string_view a, std::string_view b) { return Distance(Metric::kOsa, a, b); }
+size_t OsaDistance(std::string_view a, std::string_view b) { return Distance<true>(a, b); }
 
 double JaroWinklerSimilarity(std::string_view a, std::string_view b) {
   if (IsAscii(a) && IsAscii(b)) {

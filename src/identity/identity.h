@@ -109,8 +109,9 @@ Result<std::string> NormalizeEmail(std::string_view raw, const NormalizeConfig& 
 // To E.164 "+<country code><number>": formatting ( ) - . / and spaces dropped,
 // "+" or an international prefix starts the country code, a national number
 // loses its trunk prefix and gains the default country code, "(0)" after the
-// country code ("+44 (0)20 …", "0044 (0)20 …") is dropped; 7 to 15 digits in all (ITU-T E.164). InvalidArgument
-// names the problem (letters, too short/long, no default country code).
+// country code ("+44 (0)20 …", "0044 (0)20 …") is dropped; 7 to 15 digits in
+// all (ITU-T E.164). InvalidArgument names the problem (letters, too short or
+// long, no default country code). Per-country number plans are not checked.
 Result<std::string> NormalizePhone(std::string_view raw, const PhoneConfig& config);
 
 // Normalises `raw` for `type` and refuses blocked values.
@@ -312,6 +313,16 @@ struct ResolveStats {
 };
 
 // Index of profile records for fuzzy matching.
+//
+// Score of a pair, in [0, 1]: the mean of the email similarity (1 − OSA
+// distance / length) and the name similarity (Jaro-Winkler per name token),
+// then phone agreeing +0.20 / disagreeing −0.25, city +0.05 / −0.10, device
+// agreeing +0.05. Addresses that differ the way people choose rather than
+// mistype (other digits, a separator more or less at one provider, another
+// provider) count as similarity 0.4 at most; unrelated addresses (< 0.75) score
+// 0 unless the phone agrees. Names with a token that is neither close nor one
+// typo away never reach the auto-merge threshold (a family mailbox), nor do
+// short-token typos ("mark"/"mary") without an agreeing phone or device.
 class FuzzyMatcher {
  public:
   explicit FuzzyMatcher(MatchConfig config = {});
