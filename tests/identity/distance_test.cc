@@ -70,8 +70,8 @@ TEST(Distance, ShortAsciiStringsMatchThePlainDp) { CheckAgainstDp(20, true, 2000
 TEST(Distance, NonAsciiStringsMatchThePlainDp) { CheckAgainstDp(20, false, 20000, 2); }
 
 TEST(Distance, StringsLongerThanOneWordMatchThePlainDp) {
-  CheckAgainstDp(300, true, 1500, 3);
-  CheckAgainstDp(200, false, 1000, 4);
+  CheckAgainstDp(300, true, 500, 3);
+  CheckAgainstDp(200, false, 300, 4);
 }
 
 TEST(Distance, WordBoundariesMatchThePlainDp) {

@@ -284,10 +284,10 @@ TEST(IdentityGraph, SameLinksInAnyOrderGiveTheSameGraph) {
   GraphConfig config;
   config.max_per_profile = {1, 0, 2, 2, 4};
   std::mt19937_64 rng(7);
-  for (int history = 0; history < 60; ++history) {
+  for (int history = 0; history < 40; ++history) {
     std::vector<Request> requests = RandomRequests(rng, 20 + rng() % 60);
     std::string expected;
-    for (int shuffle = 0; shuffle < 12; ++shuffle) {
+    for (int shuffle = 0; shuffle < 8; ++shuffle) {
       std::shuffle(requests.begin(), requests.end(), rng);
       IdentityGraph g(config);
       for (const Request& r : requests) (void)g.Link(r.ta, r.a, r.tb, r.b, r.evidence);
