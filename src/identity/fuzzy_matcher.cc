@@ -13,8 +13,6 @@
 #include <cmath>
 #include <thread>
 
-// The streaming state on the stack needs its definition, not just a declaration.
-#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 #include "identity/identity.h"
@@ -66,33 +64,32 @@ struct Record {
   uint32_t version = 0;
 };
 
-uint64_t KeyHash(char family, std::string_view a, std::string_view b = {}) {
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  XXH3_64bits_update(&st, &family, 1);
-  XXH3_64bits_update(&st, a.data(), a.size());
-  char sep = '\x1f';
-  XXH3_64bits_update(&st, &sep, 1);
-  XXH3_64bits_update(&st, b.data(), b.size());
-  return XXH3_64bits_digest(&st);
+// `scratch` is reused across the keys of one record.
+uint64_t KeyHash(std::string* scratch, char family, std::string_view a, std::string_view b = {}) {
+  scratch->assign(1, family);
+  scratch->append(a);
+  scratch->push_back('\x1f');
+  scratch->append(b);
+  return XXH3_64bits(scratch->data(), scratch->size());
 }
 
 std::vector<uint64_t> BlockingKeys(const Record& r, const MatchConfig& config) {
   std::vector<uint64_t> keys;
+  std::string scratch;
   if (!r.local.empty()) {
-    keys.push_back(KeyHash('E', r.domain, r.local));
+    keys.push_back(KeyHash(&scratch, 'E', r.domain, r.local));
     if (r.local.size() <= kMaxLocalPartForVariants && r.local.size() > 1) {
       std::string variant;
       for (size_t i = 0; i < r.local.size(); ++i) {
         if (i > 0 && r.local[i] == r.local[i - 1]) continue;  // same variant as deleting i-1
         variant.assign(r.local, 0, i);
         variant.append(r.local, i + 1);
-        keys.push_back(KeyHash('E', r.domain, variant));
+        keys.push_back(KeyHash(&scratch, 'E', r.domain, variant));
       }
     }
-    if (r.local.size() >= config.min_local_part_for_domain_free_key) keys.push_back(KeyHash('L', r.local));
+    if (r.local.size() >= config.min_local_part_for_domain_free_key) keys.push_back(KeyHash(&scratch, 'L', r.local));
   }
-  if (!r.phone.empty()) keys.push_back(KeyHash('P', r.phone));
+  if (!r.phone.empty()) keys.push_back(KeyHash(&scratch, 'P', r.phone));
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;

@@ -1,5 +1,6 @@
 // Identifier normalisation: text (utf8proc NFKC + case folding), email, E.164.
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 
 #include <utf8proc.h>
@@ -31,30 +32,60 @@ bool EndsWithDomain(std::string_view domain, const std::vector<std::string>& lis
   return std::find(list.begin(), list.end(), domain) != list.end();
 }
 
+constexpr auto kTextOptions = static_cast<utf8proc_option_t>(
+    UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPCC);
+
+// utf8proc's mapping of each ASCII character under kTextOptions. Nothing in
+// NFKC composes two ASCII characters, so ASCII text mapped character by
+// character equals the whole-string mapping once whitespace is collapsed (CRLF
+// is one space there, two here) — without utf8proc's allocation per call.
+const std::array<std::string, 128>& AsciiTextMap() {
+  static const std::array<std::string, 128> table = [] {
+    std::array<std::string, 128> t;
+    for (int c = 0; c < 128; ++c) {
+      utf8proc_uint8_t in = static_cast<utf8proc_uint8_t>(c);
+      utf8proc_uint8_t* out = nullptr;
+      utf8proc_ssize_t n = utf8proc_map(&in, 1, &out, kTextOptions);
+      if (n > 0) t[c].assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+      std::free(out);
+    }
+    return t;
+  }();
+  return table;
+}
+
+// Appends `folded` to `out` with whitespace trimmed and runs collapsed.
+void AppendCollapsed(std::string_view folded, bool* pending_space, std::string* out) {
+  for (char c : folded) {
+    if (IsAsciiSpace(c)) {
+      *pending_space = !out->empty();
+      continue;
+    }
+    if (*pending_space) out->push_back(' ');
+    *pending_space = false;
+    out->push_back(c);
+  }
+}
+
 }  // namespace
 
 Result<std::string> NormalizeText(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  bool pending_space = false;
+  if (std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    const std::array<std::string, 128>& map = AsciiTextMap();
+    for (char c : raw) AppendCollapsed(map[static_cast<unsigned char>(c)], &pending_space, &out);
+    return out;
+  }
   utf8proc_uint8_t* mapped = nullptr;
-  const auto options = static_cast<utf8proc_option_t>(
-      UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPCC);
   utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(raw.data()),
-                                    static_cast<utf8proc_ssize_t>(raw.size()), &mapped, options);
+                                    static_cast<utf8proc_ssize_t>(raw.size()), &mapped, kTextOptions);
   if (n < 0) {
     return Status::InvalidArgument(std::string("not valid UTF-8 text: ") + utf8proc_errmsg(n));
   }
-  std::string_view folded(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
-  std::string out;
-  out.reserve(folded.size());
-  bool pending_space = false;
-  for (char c : folded) {
-    if (IsAsciiSpace(c)) {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (pending_space) out.push_back(' ');
-    pending_space = false;
-    out.push_back(c);
-  }
+  AppendCollapsed(std::string_view(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n)),
+                  &pending_space, &out);
   std::free(mapped);
   return out;
 }

@@ -185,6 +185,7 @@ inline std::vector<SyntheticProfile> GeneratePeople(const SyntheticConfig& confi
   uint32_t next_person = 0;
   uint64_t next_profile = 0;
   auto device = [&] { return Digits(rng, 16); };
+  const identity::NormalizeConfig nc;
 
   auto new_person = [&](const Person* family) {
     Person p;
@@ -211,7 +212,6 @@ inline std::vector<SyntheticProfile> GeneratePeople(const SyntheticConfig& confi
         default: p.email_local = l + "." + f + Digits(rng, 1); break;
       }
       // Addresses are unique per mailbox: a taken one gets digits, as providers make people do.
-      identity::NormalizeConfig nc;
       while (true) {
         auto norm = identity::NormalizeEmail(p.email_local + "@" + p.email_domain, nc);
         if (norm.ok() && emails.insert(*norm).second) break;
