@@ -253,6 +253,9 @@ class IdentityGraph {
   // Removes the one link between a and b. NotFound if there is no such link.
   Result<UnmergeResult> Unlink(const Identifier& a, const Identifier& b);
 
+  // Every identifier with its profile's canonical id, sorted by identifier:
+  // the rows of the warehouse's identity_map (id → canonical id).
+  std::vector<std::pair<Identifier, Identifier>> CanonicalMap() const;
   // Every stored link (accepted, refused, removed), in canonical link order.
   std::vector<LinkRecord> Links() const;
   const std::vector<RejectedRequest>& rejected() const { return rejected_; }

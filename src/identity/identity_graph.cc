@@ -489,6 +489,15 @@ std::vector<LinkRecord> IdentityGraph::Links() const {
   return out;
 }
 
+std::vector<std::pair<Identifier, Identifier>> IdentityGraph::CanonicalMap() const {
+  const State& s = *state_;
+  std::vector<std::pair<Identifier, Identifier>> out;
+  out.reserve(s.nodes.size());
+  for (NodeId n = 0; n < s.nodes.size(); ++n) out.emplace_back(s.nodes[n].id, s.nodes[s.nodes[s.Find(n)].best].id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 size_t IdentityGraph::identifier_count() const { return state_->nodes.size(); }
 
 size_t IdentityGraph::profile_count() const {

@@ -48,6 +48,10 @@ TEST(IdentityGraph, IdentifyLinksAnonymousIdToUserAndUserIdIsCanonical) {
   EXPECT_EQ(*members, (std::vector<Identifier>{User("u1"), Email("ann@example.com"), Anon("anon-1")}));
   EXPECT_EQ(g.profile_count(), 1u);
   EXPECT_EQ(g.Canonical(Anon("never-seen")).status().code(), StatusCode::kNotFound);
+  using Row = std::pair<Identifier, Identifier>;
+  EXPECT_EQ(g.CanonicalMap(), (std::vector<Row>{{User("u1"), User("u1")},
+                                                {Email("ann@example.com"), User("u1")},
+                                                {Anon("anon-1"), User("u1")}}));
 }
 
 TEST(IdentityGraph, BlockedAndMalformedValuesAreRefusedAndRecorded) {
