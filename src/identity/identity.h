@@ -38,7 +38,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -196,6 +195,8 @@ struct RejectedRequest {
   int64_t time_ms = 0;
 };
 
+inline constexpr size_t kMaxRejectedKept = 1000;
+
 struct LinkOutcome {
   LinkState state = LinkState::kAccepted;
   Identifier canonical;  // of `a`'s profile after the request
@@ -258,7 +259,11 @@ class IdentityGraph {
   std::vector<std::pair<Identifier, Identifier>> CanonicalMap() const;
   // Every stored link (accepted, refused, removed), in canonical link order.
   std::vector<LinkRecord> Links() const;
+  // The most recent rejected requests (at most kMaxRejectedKept; a placeholder
+  // id sent by every event must not grow the graph), oldest first, and how many
+  // there were in all.
   const std::vector<RejectedRequest>& rejected() const { return rejected_; }
+  uint64_t rejected_total() const { return rejected_total_; }
   size_t identifier_count() const;
   size_t profile_count() const;
   const Normalizer& normalizer() const { return normalizer_; }
@@ -274,7 +279,9 @@ class IdentityGraph {
   GraphConfig config_;
   Normalizer normalizer_;
   std::unique_ptr<State> state_;
+  void Reject(RejectedRequest request);
   std::vector<RejectedRequest> rejected_;
+  uint64_t rejected_total_ = 0;
 };
 
 // ---------------------------------------------------------------- fuzzy matching

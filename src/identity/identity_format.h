@@ -13,7 +13,8 @@
 //             varint D, D × { length-prefixed field, varint distance, fixed64 similarity }
 //             fixed64 score, fixed64 time_ms (two's complement)
 //             varint M, M × length-prefixed message id }
-//   varint  rejected count R, then R × { 6 × length-prefixed (type_a, raw_a,
+//   varint  rejected requests in all (IdentityGraph::rejected_total)
+//   varint  rejected count R (the most recent), then R × { 6 × length-prefixed (type_a, raw_a,
 //             type_b, raw_b, reason, rule), fixed64 time_ms }
 //
 // Accepted/refused states are stored for readers of the bytes, but Decode

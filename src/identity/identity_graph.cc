@@ -293,10 +293,16 @@ IdentityGraph::IdentityGraph(IdentityGraph&&) noexcept = default;
 IdentityGraph& IdentityGraph::operator=(IdentityGraph&&) noexcept = default;
 IdentityGraph::~IdentityGraph() = default;
 
+void IdentityGraph::Reject(RejectedRequest request) {
+  ++rejected_total_;
+  if (rejected_.size() == kMaxRejectedKept) rejected_.erase(rejected_.begin());
+  rejected_.push_back(std::move(request));
+}
+
 Result<Identifier> IdentityGraph::Add(IdType type, std::string_view raw) {
   Result<Identifier> id = normalizer_.Normalize(type, raw);
   if (!id.ok()) {
-    rejected_.push_back({std::string(IdTypeName(type)), std::string(raw), "", "", id.status().message(), "add", 0});
+    Reject({std::string(IdTypeName(type)), std::string(raw), "", "", id.status().message(), "add", 0});
     return id.status();
   }
   state_->Intern(*id);
@@ -309,8 +315,8 @@ Result<LinkOutcome> IdentityGraph::Link(IdType type_a, std::string_view raw_a, I
   Result<Identifier> ib = normalizer_.Normalize(type_b, raw_b);
   if (!ia.ok() || !ib.ok()) {
     Status why = !ia.ok() ? ia.status() : ib.status();
-    rejected_.push_back({std::string(IdTypeName(type_a)), std::string(raw_a), std::string(IdTypeName(type_b)),
-                         std::string(raw_b), why.message(), evidence.rule, evidence.time_ms});
+    Reject({std::string(IdTypeName(type_a)), std::string(raw_a), std::string(IdTypeName(type_b)),
+            std::string(raw_b), why.message(), evidence.rule, evidence.time_ms});
     return why;
   }
   State& s = *state_;
@@ -567,6 +573,7 @@ std::string IdentityGraph::Encode() const {
     PutVarint64(&out, e.message_ids.size());
     for (const std::string& m : e.message_ids) PutLengthPrefixed(&out, m);
   }
+  PutVarint64(&out, rejected_total_);
   PutVarint64(&out, rejected_.size());
   for (const RejectedRequest& r : rejected_) {
     for (const std::string* f : {&r.type_a, &r.raw_a, &r.type_b, &r.raw_b, &r.reason, &r.rule}) {
@@ -640,7 +647,10 @@ Result<IdentityGraph> IdentityGraph::Decode(std::string_view bytes, GraphConfig 
     s.nodes[l.b].links.push_back(id);
     s.links.push_back(std::move(l));
   }
-  if (!d.GetVarint64(&count) || count > d.remaining()) return corrupt("bad rejected count");
+  if (!d.GetVarint64(&g.rejected_total_) || !d.GetVarint64(&count) || count > d.remaining() ||
+      count > g.rejected_total_ || count > kMaxRejectedKept) {
+    return corrupt("bad rejected count");
+  }
   g.rejected_.resize(count);
   for (RejectedRequest& r : g.rejected_) {
     uint64_t time;

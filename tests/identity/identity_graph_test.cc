@@ -66,6 +66,20 @@ TEST(IdentityGraph, BlockedAndMalformedValuesAreRefusedAndRecorded) {
   EXPECT_NE(g.rejected()[0].reason.find("blocked value"), std::string::npos);
   EXPECT_EQ(g.rejected()[1].rule, "trait:email");
   EXPECT_EQ(g.identifier_count(), 0u);  // nothing of a refused request enters the graph
+  EXPECT_EQ(g.rejected_total(), 2u);
+}
+
+TEST(IdentityGraph, KeepsOnlyTheMostRecentRejections) {
+  IdentityGraph g;
+  for (size_t i = 0; i < kMaxRejectedKept + 5; ++i) {
+    (void)g.Link(IdType::kAnonymousId, "a" + std::to_string(i), IdType::kUserId, "null", Evidence("identify", 1, "m"));
+  }
+  EXPECT_EQ(g.rejected().size(), kMaxRejectedKept);
+  EXPECT_EQ(g.rejected_total(), kMaxRejectedKept + 5);
+  EXPECT_EQ(g.rejected().front().raw_a, "a5");
+  Result<IdentityGraph> back = IdentityGraph::Decode(g.Encode());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rejected_total(), kMaxRejectedKept + 5);
 }
 
 TEST(IdentityGraph, OneUserIdPerProfileRefusesTheSecondUser) {
