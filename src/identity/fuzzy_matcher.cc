@@ -353,6 +353,21 @@ Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
   return Status::Ok();
 }
 
+Status FuzzyMatcher::Remove(std::string_view id) {
+  Index& ix = *index_;
+  auto it = ix.by_id.find(std::string(id));
+  if (it == ix.by_id.end()) return Status::NotFound("profile " + std::string(id) + " is not indexed");
+  // A new version with no entries makes every entry of the record stale. The
+  // slot in `records` is not reused: ids are not recycled often enough to pay
+  // for a free list.
+  Record& r = ix.records[it->second];
+  const uint32_t version = r.version + 1;
+  r = Record{};
+  r.version = version;
+  ix.by_id.erase(it);
+  return Status::Ok();
+}
+
 Result<std::vector<Match>> FuzzyMatcher::MatchOne(std::string_view id) const {
   const Index& ix = *index_;
   auto it = ix.by_id.find(std::string(id));

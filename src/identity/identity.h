@@ -344,6 +344,10 @@ class FuzzyMatcher {
   // A malformed email or phone is kept out of matching (treated as unknown).
   Status Upsert(const ProfileRecord& record);
 
+  // Drops the record (a profile merged into another, or deleted): it is no
+  // longer a candidate. NotFound for an unknown id.
+  Status Remove(std::string_view id);
+
   // Incremental: the matches (score >= review threshold) of the stored record
   // `id` against the index, best first. NotFound for an unknown id.
   Result<std::vector<Match>> MatchOne(std::string_view id) const;

@@ -94,6 +94,23 @@ TEST(FuzzyMatcher, UpsertReplacesTheRecordsKeys) {
   EXPECT_EQ(stats.candidate_pairs, 0u);
 }
 
+TEST(FuzzyMatcher, RemovedRecordsAreNoLongerCandidates) {
+  FuzzyMatcher m;
+  ASSERT_TRUE(m.Upsert(Person("p1", "ann.smith@example.com", "Ann Smith")).ok());
+  ASSERT_TRUE(m.Upsert(Person("p2", "ann.smyth@example.com", "Ann Smith")).ok());
+  ASSERT_TRUE(m.Remove("p1").ok());
+  EXPECT_EQ(m.Remove("p1").code(), StatusCode::kNotFound);
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_TRUE(MatchesOf(m, "p2").empty());
+  EXPECT_EQ(m.MatchOne("p1").status().code(), StatusCode::kNotFound);
+  ResolveStats stats;
+  EXPECT_TRUE(m.ResolveAll(&stats).empty());
+  EXPECT_EQ(stats.records, 1u);
+  // Back again under the same id, it matches again.
+  ASSERT_TRUE(m.Upsert(Person("p1", "ann.smith@example.com", "Ann Smith")).ok());
+  EXPECT_EQ(MatchesOf(m, "p2").size(), 1u);
+}
+
 TEST(FuzzyMatcher, RefusesAnEmptyIdAndUnknownIds) {
   FuzzyMatcher m;
   EXPECT_EQ(m.Upsert(Person("", "a@b.co", "A")).code(), StatusCode::kInvalidArgument);
