@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   for (auto* c : {etl_run_cmd, etl_backfill_cmd}) {
     c->add_flag("--force", etl.force, "Rebuild models whose inputs did not change");
     c->add_option("--postgres", etl.postgres, "Also copy every model built into PostgreSQL (libpq DSN)");
+    c->add_option("--clickhouse", etl.clickhouse, "Also load every model built into ClickHouse (HTTP URL)");
   }
 
   QueryArgs query;

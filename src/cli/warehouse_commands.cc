@@ -33,6 +33,7 @@ Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse(const EtlArgs& args)
   options.data_dir = args.data_dir;
   options.models_dir = args.models_dir;
   options.postgres_dsn = args.postgres;
+  options.clickhouse_url = args.clickhouse;
   return warehouse::Warehouse::Open(options);
 }
 

@@ -271,7 +271,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 
   Section wh = top.Sub("warehouse");
   SLUICE_RETURN_IF_ERROR(wh.Check({"enabled", "models_dir", "delay", "max_attempts", "retry_backoff", "threads",
-                                   "memory_limit", "lineage_endpoint", "postgres_dsn"}));
+                                   "memory_limit", "lineage_endpoint", "postgres_dsn", "clickhouse_url"}));
   SLUICE_RETURN_IF_ERROR(wh.Get("enabled", &c.warehouse_enabled));
   SLUICE_RETURN_IF_ERROR(wh.Get("models_dir", &c.warehouse.models_dir));
   int64_t delay_seconds = c.warehouse_schedule.delay_us / kMicrosPerSecond;
@@ -287,6 +287,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
   SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
   SLUICE_RETURN_IF_ERROR(wh.Get("postgres_dsn", &c.warehouse.postgres_dsn));
+  SLUICE_RETURN_IF_ERROR(wh.Get("clickhouse_url", &c.warehouse.clickhouse_url));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");

@@ -12,6 +12,7 @@
 #include "lake/delta_log.h"
 #include "lake/lake.h"
 #include "monitor/detectors.h"
+#include "warehouse/clickhouse_sink.h"
 #include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
@@ -260,9 +261,14 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
   const std::string lake_root = options_.data_dir + "/lake";
   SLUICE_ASSIGN_OR_RETURN(auto versions, AttachLakeSnapshot(db.get(), lake_root));
   std::map<std::string, int64_t> version_of(versions.begin(), versions.end());
-  std::unique_ptr<PostgresSink> postgres;
+  std::vector<std::unique_ptr<TargetSink>> sinks;
   if (!options_.postgres_dsn.empty()) {
-    SLUICE_ASSIGN_OR_RETURN(postgres, PostgresSink::Connect(options_.postgres_dsn));
+    SLUICE_ASSIGN_OR_RETURN(auto postgres, PostgresSink::Connect(options_.postgres_dsn));
+    sinks.push_back(std::move(postgres));
+  }
+  if (!options_.clickhouse_url.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(auto clickhouse, ClickHouseSink::Connect(options_.clickhouse_url));
+    sinks.push_back(std::move(clickhouse));
   }
 
   RunReport report;
@@ -299,7 +305,7 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     std::string input_key = sql.ok() ? *sql : std::string();
     input_key += "\n" + std::string(MaterializationName(m.materialization)) + " " + m.time_column;
     for (const SourceRef& s : m.sources) input_key += "\n" + s.table + "@" + std::to_string(version_of[s.table]);
-    if (postgres) input_key += "\npostgres";  // adding the target rebuilds what it lacks
+    for (const auto& sink : sinks) input_key += "\n" + std::string(sink->name());  // adding a target rebuilds what it lacks
     const std::string input_hash = HexHash(input_key);
 
     if (sql.ok() && !request.force &&
@@ -328,9 +334,10 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
 
     auto t0 = std::chrono::steady_clock::now();
     Result<int64_t> rows = sql.ok() ? Materialize(db.get(), m, *sql, rec.hour) : Result<int64_t>(sql.status());
-    if (rows.ok() && postgres) {
-      Status copied = incremental ? postgres->ReplaceHour(db.get(), m.name, m.time_column, hour)
-                                  : postgres->ReplaceTable(db.get(), m.name);
+    for (const auto& sink : sinks) {
+      if (!rows.ok()) break;
+      Status copied = incremental ? sink->ReplaceHour(db.get(), m.name, m.time_column, hour)
+                                  : sink->ReplaceTable(db.get(), m.name);
       if (!copied.ok()) rows = copied;
     }
     rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

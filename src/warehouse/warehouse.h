@@ -1,6 +1,7 @@
 // warehouse: SQL models (dbt-like `models/*.sql`) run in embedded DuckDB over
 // one consistent snapshot of the Delta lake, materialised into the warehouse
-// target DATA/warehouse.duckdb (and, when configured, PostgreSQL), with a run
+// target DATA/warehouse.duckdb (and, when configured, PostgreSQL and
+// ClickHouse), with a run
 // history and OpenLineage events.
 //
 // What it owns: the model files' format (a leading `-- key: value` comment
@@ -107,6 +108,10 @@ struct WarehouseOptions {
   // PostgreSQL (COPY; a view arrives as a table of its rows). Works with
   // Redshift's protocol too.
   std::string postgres_dsn;
+  // "" → no ClickHouse. Else its HTTP interface, e.g. "http://127.0.0.1:8123"
+  // (settings such as ?database=…&user=… may follow): every model built is
+  // also loaded there (JSONEachRow into MergeTree tables).
+  std::string clickhouse_url;
   bool emit_lineage = true;         // DATA/lineage/*.ndjson
   std::string lineage_endpoint;     // "" → files only
 };

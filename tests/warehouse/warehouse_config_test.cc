@@ -12,7 +12,8 @@ namespace {
 TEST(WarehouseConfigTest, ReadsTheWarehouseSectionAndRejectsUnknownKeys) {
   testing::TempDir dir("sluice-wh-config");
   std::ofstream(dir.Sub("ok.yaml")) << "warehouse:\n  models_dir: /srv/models\n  delay: 15m\n  max_attempts: 5\n"
-                                       "  retry_backoff: 1m\n  threads: 2\n  lineage_endpoint: http://127.0.0.1:5000\n";
+                                       "  retry_backoff: 1m\n  threads: 2\n  lineage_endpoint: http://127.0.0.1:5000\n"
+                                       "  clickhouse_url: http://127.0.0.1:8123/?database=analytics\n";
   std::ofstream(dir.Sub("off.yaml")) << "warehouse:\n  enabled: false\n";
   std::ofstream(dir.Sub("typo.yaml")) << "warehouse:\n  dealy: 5m\n";
   std::ofstream(dir.Sub("late.yaml")) << "warehouse:\n  delay: 2h\n";
@@ -25,6 +26,7 @@ TEST(WarehouseConfigTest, ReadsTheWarehouseSectionAndRejectsUnknownKeys) {
   EXPECT_EQ(ok->warehouse_schedule.retry_backoff_us, kMicrosPerMinute);
   EXPECT_EQ(ok->warehouse.duckdb_threads, 2);
   EXPECT_EQ(ok->warehouse.lineage_endpoint, "http://127.0.0.1:5000");
+  EXPECT_EQ(ok->warehouse.clickhouse_url, "http://127.0.0.1:8123/?database=analytics");
   EXPECT_FALSE(server::LoadServerConfig(dir.Sub("off.yaml"))->warehouse_enabled);
   auto typo = server::LoadServerConfig(dir.Sub("typo.yaml"));
   ASSERT_FALSE(typo.ok());

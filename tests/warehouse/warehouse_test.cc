@@ -12,6 +12,7 @@
 #include "monitor/detectors.h"
 #include "quality/json_schema.h"
 #include "tests/warehouse/warehouse_fixture.h"
+#include "warehouse/clickhouse_sink.h"
 #include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
@@ -392,6 +393,26 @@ TEST(PostgresTypeTest, MapsEveryDuckDbTypeTheModelsProduceExplicitly) {
   EXPECT_EQ(PostgresTypeFor("TIMESTAMP WITH TIME ZONE"), "timestamptz");
   EXPECT_EQ(PostgresTypeFor("DECIMAL(18,3)"), "numeric(18,3)");
   EXPECT_EQ(PostgresTypeFor("STRUCT(a INTEGER)"), "text");
+}
+
+TEST(ClickHouseTypeTest, MapsEveryDuckDbTypeTheModelsProduceExplicitly) {
+  EXPECT_EQ(ClickHouseTypeFor("VARCHAR"), "String");
+  EXPECT_EQ(ClickHouseTypeFor("BIGINT"), "Int64");
+  EXPECT_EQ(ClickHouseTypeFor("HUGEINT"), "Decimal(38, 0)");  // sum(BIGINT) in DuckDB
+  EXPECT_EQ(ClickHouseTypeFor("DOUBLE"), "Float64");
+  EXPECT_EQ(ClickHouseTypeFor("BOOLEAN"), "UInt8");  // ClickHouse 18.16 has no Bool
+  EXPECT_EQ(ClickHouseTypeFor("DATE"), "Date");
+  // No DateTime64 before ClickHouse 20.1: fixed-width UTC text keeps the microseconds.
+  EXPECT_EQ(ClickHouseTypeFor("TIMESTAMP WITH TIME ZONE"), "String");
+  EXPECT_EQ(ClickHouseTypeFor("DECIMAL(18,3)"), "Decimal(18,3)");
+  EXPECT_EQ(ClickHouseTypeFor("UBIGINT"), "UInt64");
+  EXPECT_EQ(ClickHouseTypeFor("STRUCT(a INTEGER)"), "String");
+}
+
+TEST(ClickHouseSinkTest, ConnectRefusesAUrlThatIsNotHttp) {
+  auto sink = ClickHouseSink::Connect("clickhouse://127.0.0.1:9000");
+  ASSERT_FALSE(sink.ok());
+  EXPECT_EQ(sink.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(SchedulerTest, TheDueHourIsTheLastClosedOneOnceTheDelayPassed) {
