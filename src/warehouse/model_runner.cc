@@ -472,8 +472,9 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   if (options.json) {
     SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit));
   } else {
-    // DuckDB renders every value as text itself (the C API's per-value
-    // varchar getter has no text for TIMESTAMPTZ and other newer types).
+    // DuckDB renders every value as text itself: EmbeddedDuckDb::Query has
+    // text for scalars and TIMESTAMPTZ only, and a query may return lists,
+    // structs, UUIDs…; one rendering for every column keeps the output uniform.
     SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit));
   }
   if (static_cast<int64_t>(out.rows.rows.size()) > options.row_limit) {
