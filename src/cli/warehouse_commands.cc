@@ -57,20 +57,6 @@ int ExitCodeOf(const std::vector<warehouse::RunReport>& reports) {
   return nothing ? kExitNothingToDo : kExitOk;
 }
 
-void AppendCsvField(std::string* out, const std::optional<std::string>& v) {
-  if (!v) return;  // NULL: an empty field
-  if (v->find_first_of(",\"\r\n") == std::string::npos) {
-    *out += *v;
-    return;
-  }
-  *out += '"';
-  for (char c : *v) {
-    if (c == '"') *out += '"';
-    *out += c;
-  }
-  *out += '"';
-}
-
 }  // namespace
 
 int RunEtlRun(const EtlArgs& args) {
@@ -144,18 +130,7 @@ int RunQuery(const QueryArgs& args) {
   if (options.json) {
     for (const auto& row : result->rows.rows) out += row.at(0).value_or("null") + "\n";
   } else {
-    for (size_t i = 0; i < result->rows.columns.size(); ++i) {
-      if (i) out += ',';
-      AppendCsvField(&out, result->rows.columns[i]);
-    }
-    out += '\n';
-    for (const auto& row : result->rows.rows) {
-      for (size_t i = 0; i < row.size(); ++i) {
-        if (i) out += ',';
-        AppendCsvField(&out, row[i]);
-      }
-      out += '\n';
-    }
+    out = warehouse::QueryResultCsv(*result);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (result->truncated) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -468,20 +471,87 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   std::string body = sql;
   while (!body.empty() && (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) body.pop_back();
   const std::string limit = " LIMIT " + std::to_string(options.row_limit + 1);
+  // DuckDB renders every value as text itself: EmbeddedDuckDb::Query has
+  // text for scalars and TIMESTAMPTZ only, and a query may return lists,
+  // structs, UUIDs…; one rendering for every column keeps the output uniform.
+  const std::string wrapped = options.json
+                                  ? "SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit
+                                  : "SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit;
   QueryResult out;
-  if (options.json) {
-    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit));
+  if (options.timeout_ms <= 0) {
+    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query(wrapped));
   } else {
-    // DuckDB renders every value as text itself: EmbeddedDuckDb::Query has
-    // text for scalars and TIMESTAMPTZ only, and a query may return lists,
-    // structs, UUIDs…; one rendering for every column keeps the output uniform.
-    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit));
+    // A watchdog interrupts the statement at the deadline; DuckDB then
+    // fails it with "Interrupted", reported as DeadlineExceeded.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false, fired = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, std::chrono::milliseconds(options.timeout_ms), [&] { return done; })) {
+        fired = true;
+        duckdb_interrupt(db->connection());
+      }
+    });
+    Result<lake::QueryRows> rows = db->Query(wrapped);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+    if (fired && !rows.ok()) {
+      return Status::DeadlineExceeded("query ran past its " + std::to_string(options.timeout_ms) + " ms timeout");
+    }
+    SLUICE_ASSIGN_OR_RETURN(out.rows, std::move(rows));
   }
   if (static_cast<int64_t>(out.rows.rows.size()) > options.row_limit) {
     out.rows.rows.resize(options.row_limit);
     out.truncated = true;
   }
   return out;
+}
+
+namespace {
+void AppendCsvField(std::string* out, const std::optional<std::string>& v) {
+  if (!v) return;  // NULL: an empty field
+  if (v->find_first_of(",\"\r\n") == std::string::npos) {
+    *out += *v;
+    return;
+  }
+  *out += '"';
+  for (char c : *v) {
+    if (c == '"') *out += '"';
+    *out += c;
+  }
+  *out += '"';
+}
+}  // namespace
+
+std::string QueryResultCsv(const QueryResult& result) {
+  std::string out;
+  for (size_t i = 0; i < result.rows.columns.size(); ++i) {
+    if (i) out += ',';
+    AppendCsvField(&out, result.rows.columns[i]);
+  }
+  out += '\n';
+  for (const auto& row : result.rows.rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ',';
+      AppendCsvField(&out, row[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string QueryResultJsonArray(const QueryResult& result) {
+  std::string out = "[";
+  for (size_t i = 0; i < result.rows.rows.size(); ++i) {
+    if (i) out += ',';
+    out += result.rows.rows[i].at(0).value_or("null");
+  }
+  return out + "]";
 }
 
 }  // namespace sluice::warehouse

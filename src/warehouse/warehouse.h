@@ -243,15 +243,23 @@ struct QueryOptions {
   std::string target_path;          // "" → DATA/warehouse.duckdb (opened read-only when present)
   int64_t row_limit = 10'000;
   bool json = false;                // rows as one column `json` of JSON objects (DuckDB's to_json)
+  int64_t timeout_ms = 0;           // 0: none; else the statement is interrupted (duckdb_interrupt) past it
 };
 // Runs one read-only statement (SELECT, WITH … SELECT, VALUES…) over the lake
 // views (`lake.events`, `lake.quarantine`) and the warehouse (`main.*`).
-// InvalidArgument when `sql` is not exactly one read-only statement.
-// `truncated` says whether the row limit cut the result.
+// InvalidArgument when `sql` is not exactly one read-only statement;
+// Internal with DuckDB's message when it fails; DeadlineExceeded when it ran
+// past `timeout_ms`. `truncated` says whether the row limit cut the result.
 struct QueryResult {
   lake::QueryRows rows;             // values as text
   bool truncated = false;
 };
 Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::string& sql);
+// The result as RFC 4180 CSV: a header line, then one line per row (NULL is
+// an empty field). For a result of QueryOptions.json = false.
+std::string QueryResultCsv(const QueryResult& result);
+// The result's rows as a JSON array of objects. For a result of
+// QueryOptions.json = true (each row already one JSON object).
+std::string QueryResultJsonArray(const QueryResult& result);
 
 }  // namespace sluice::warehouse

@@ -332,6 +332,24 @@ TEST_F(WarehouseTest, QueryIsReadOnlyOverLakeAndWarehouse) {
   EXPECT_TRUE(cut->truncated);
 }
 
+TEST_F(WarehouseTest, QueryPastItsTimeoutIsInterruptedAndRendersAsCsvOrJson) {
+  QueryOptions q;
+  q.data_dir = data_dir();
+  q.timeout_ms = 50;
+  // Far more work than 50 ms: the watchdog's duckdb_interrupt must end it.
+  auto slow = RunReadOnlyQuery(q, "SELECT sum(a.range * b.range) FROM range(1000000000) a, range(1000) b");
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded) << slow.status().ToString();
+  // A quick one under the same timeout is answered.
+  auto quick = RunReadOnlyQuery(q, "SELECT 'a,\"b\"' AS s, NULL AS n UNION ALL SELECT 'c', 1");
+  ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+  EXPECT_EQ(QueryResultCsv(*quick), "s,n\n\"a,\"\"b\"\"\",\nc,1\n");
+  q.json = true;
+  auto json = RunReadOnlyQuery(q, "SELECT range AS i FROM range(2)");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(QueryResultJsonArray(*json), R"([{"i":0},{"i":1}])");
+}
+
 TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
   WriteSmallModels();
   WriteModel(models_dir(), "broken", "-- materialized: table\nSELECT nope FROM {{ ref('per_user') }}");
