@@ -288,6 +288,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(wh.Get("threads", &c.warehouse.duckdb_threads));
   SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
   SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
+  c.lake.lineage_endpoint = c.warehouse.lineage_endpoint;  // lake commits' runs go to the same endpoint
   SLUICE_RETURN_IF_ERROR(wh.Get("postgres_dsn", &c.warehouse.postgres_dsn));
   SLUICE_RETURN_IF_ERROR(wh.Get("clickhouse_url", &c.warehouse.clickhouse_url));
   Section qy = top.Sub("query");

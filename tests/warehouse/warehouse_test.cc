@@ -380,10 +380,30 @@ TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
       fails += line.find("\"eventType\":\"FAIL\"") != std::string::npos;
     }
   }
-  EXPECT_EQ(lines, 8);  // START + end for each of the four models
-  EXPECT_EQ(starts, 4);
-  EXPECT_EQ(completes, 3);
+  EXPECT_EQ(lines, 10);  // START + end for the lake commit and for each of the four models
+  EXPECT_EQ(starts, 5);
+  EXPECT_EQ(completes, 4);
   EXPECT_EQ(fails, 1);
+  // The lake commit: the log range in, the events table's version, rows and
+  // the gate's counts out — so `lineage show events` reads log → lake → models.
+  auto events = lineage::ReadDatasetLineage(data_dir() + "/lineage", "events");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->upstream.size(), 1u);
+  EXPECT_EQ(events->upstream[0].job, "lake.write");
+  ASSERT_EQ(events->upstream[0].datasets.size(), 1u);
+  EXPECT_EQ(events->upstream[0].datasets[0].name, "log");
+  EXPECT_EQ(events->upstream[0].row_count, 1);
+  ASSERT_FALSE(events->downstream.empty());
+  EXPECT_EQ(events->downstream[0].version, 1);
+  std::ifstream day(fs::directory_iterator(data_dir() + "/lineage")->path());
+  std::string first_complete;
+  for (std::string line; std::getline(day, line);) {
+    if (line.find("\"lake.write\"") != std::string::npos && line.find("COMPLETE") != std::string::npos) first_complete = line;
+  }
+  EXPECT_NE(first_complete.find(R"("sluice_logOffsets":{)"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("from":0,"to":0})"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("acceptedRows":1,"quarantinedRows":0})"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("datasetVersion":"1")"), std::string::npos) << first_complete;
   auto graph = lineage::ReadDatasetLineage(data_dir() + "/lineage", "hourly_events");
   ASSERT_TRUE(graph.ok());
   ASSERT_EQ(graph->upstream.size(), 1u);
