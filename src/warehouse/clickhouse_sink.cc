@@ -58,6 +58,23 @@ std::string FirstLine(std::string text) {
   return text;
 }
 
+// Performs a POST prepared on `curl` (URL and body set) and cleans it up.
+// Returns the body of a 200; IOError naming `what` otherwise.
+Result<std::string> PerformPost(CURL* curl, const std::string& what) {
+  std::string response;
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  CURLcode rc = curl_easy_perform(curl);
+  long http = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) return Status::IOError("clickhouse: " + what + ": " + curl_easy_strerror(rc));
+  if (http != 200) return Status::IOError("clickhouse: " + what + ": HTTP " + std::to_string(http) + ": " + FirstLine(response));
+  return response;
+}
+
 }  // namespace
 
 std::string ClickHouseTypeFor(std::string_view t) {
@@ -91,21 +108,10 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Connect(const std::strin
 Result<std::string> ClickHouseSink::Execute(const std::string& sql) const {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Status::Internal("curl_easy_init failed");
-  std::string response;
   curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, sql.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(sql.size()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  CURLcode rc = curl_easy_perform(curl);
-  long http = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) return Status::IOError("clickhouse " + url_ + ": " + curl_easy_strerror(rc));
-  if (http != 200) return Status::IOError("clickhouse: HTTP " + std::to_string(http) + ": " + FirstLine(response));
-  return response;
+  return PerformPost(curl, url_);
 }
 
 Status ClickHouseSink::InsertFile(const std::string& table, const std::string& path) const {
@@ -121,26 +127,13 @@ Status ClickHouseSink::InsertFile(const std::string& table, const std::string& p
   char* query = curl_easy_escape(curl, ("INSERT INTO " + ChIdent(table) + " FORMAT JSONEachRow").c_str(), 0);
   const std::string url = url_ + (url_.find('?') == std::string::npos ? "?" : "&") + "query=" + query;
   curl_free(query);
-  std::string response;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_POST, 1L);
   curl_easy_setopt(curl, CURLOPT_READDATA, in);  // the default read callback freads it
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(ec ? 0 : size));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  CURLcode rc = curl_easy_perform(curl);
-  long http = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
-  curl_easy_cleanup(curl);
+  Result<std::string> posted = PerformPost(curl, "insert into " + table);
   std::fclose(in);
-  if (rc != CURLE_OK) return Status::IOError("clickhouse " + url_ + ": " + curl_easy_strerror(rc));
-  if (http != 200) {
-    return Status::IOError("clickhouse: insert into " + table + ": HTTP " + std::to_string(http) + ": " +
-                           FirstLine(response));
-  }
-  return Status::Ok();
+  return posted.status();
 }
 
 Status ClickHouseSink::CreateTable(lake::EmbeddedDuckDb* db, const std::string& model, const std::string& table,

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseCsv, writeWarehouseEvents } from './lib/warehouse.mjs';
 import { makeTempDir, cleanupTempDirs, freePort, haveSluice, sluiceBin, runSluice, sleep } from './lib/server.mjs';
 
 const canRun = spawnSync('which', ['clickhouse-server']).status === 0 && existsSync('/etc/clickhouse-server/users.xml');
@@ -28,21 +29,6 @@ async function clickhouse(sql) {
   const text = await r.text();
   assert.equal(r.status, 200, `clickhouse: ${sql}\n${text}`);
   return text;
-}
-
-// RFC 4180 CSV → rows of fields (DuckDB and ClickHouse's CSVWithNames write it).
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = '', quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else field += c;
-  }
-  if (field || row.length) { row.push(field); rows.push(row); }
-  return rows;
 }
 
 // One canonical text per row: numbers by value, booleans as 1/0 (ClickHouse
@@ -106,16 +92,8 @@ before(async () => {
 
   const root = makeTempDir('sluice-wh-ch-');
   dataDir = path.join(root, 'data');
-  const lines = [];
-  for (let i = 0; i < 400; i++) {
-    const user = `user-${i % 9}`;
-    const ts = new Date(Date.UTC(2024, 2, 5, 10, 0, 0) + i * 8999).toISOString();
-    if (i % 25 === 0) lines.push({ type: 'identify', userId: user, messageId: `ch-${i}`, timestamp: ts, traits: { email: `${user}@example.com`, n: i } });
-    else lines.push({ type: i % 7 ? 'track' : 'page', userId: user, messageId: `ch-${i}`, timestamp: ts, event: i % 7 ? (i % 5 ? 'Product Viewed' : 'Order Completed') : undefined,
-                      properties: { i, revenue: i % 5 ? undefined : i / 4, note: 'a,b "c" \\ `x`' } });
-  }
   const file = path.join(root, 'events.ndjson');
-  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  writeWarehouseEvents(file, 'ch');
   await sluice(['import', file, '--data-dir', dataDir]);
   await sluice(['lake', 'flush', '--data-dir', dataDir]);
 });
