@@ -87,6 +87,7 @@ struct QueryArgs {
   std::string sql;
   std::string format = "csv";
   int64_t limit = 10'000;
+  std::vector<std::string> lake_versions;  // "events=3": read that Delta version (AS OF)
 };
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cli/commands.h"
@@ -120,11 +121,22 @@ int RunQuery(const QueryArgs& args) {
   options.data_dir = args.data_dir;
   options.row_limit = args.limit;
   options.json = args.format == "json";
+  for (const std::string& pin : args.lake_versions) {
+    const size_t eq = pin.find('=');
+    char* end = nullptr;
+    const long long version = eq == std::string::npos ? -1 : std::strtoll(pin.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || version < 0 || end == pin.c_str() + eq + 1 || *end != '\0') {
+      return Fail("query", Status::InvalidArgument("--lake-version must be TABLE=VERSION, e.g. events=3, not \"" + pin + "\""));
+    }
+    options.lake_versions[pin.substr(0, eq)] = version;
+  }
   auto result = warehouse::RunReadOnlyQuery(options, args.sql);
   if (!result.ok()) {
     Status st = result.status();
-    // A SQL error is the caller's input: usage, not a runtime failure.
-    return Fail("query", st.code() == StatusCode::kInternal ? Status::InvalidArgument(st.message()) : st);
+    // A SQL error, or a --lake-version the table lacks, is the caller's input: usage, not a runtime failure.
+    const bool usage = st.code() == StatusCode::kInternal ||
+                       (st.code() == StatusCode::kNotFound && !options.lake_versions.empty());
+    return Fail("query", usage ? Status::InvalidArgument(st.message()) : st);
   }
   std::string out;
   if (options.json) {

@@ -468,6 +468,7 @@ struct QueryRequest {
   std::string sql;
   std::string format;  // "" (Accept decides), "json" or "csv"
   std::optional<int64_t> limit;
+  std::map<std::string, int64_t> lake_versions;  // {"events": 3}: AS OF that Delta version
 };
 
 // The body: {"sql": "...", "format": "json"|"csv", "limit": N}.
@@ -491,6 +492,20 @@ Result<QueryRequest> ParseQueryRequest(std::string_view body) {
       }
       (key == "sql" ? q.sql : q.format) = std::string(text);
       have_sql = have_sql || key == "sql";
+    } else if (key == "lake_versions") {
+      simdjson::ondemand::object pins;
+      if (field.value().get_object().get(pins) != simdjson::SUCCESS) {
+        return Status::InvalidArgument("lake_versions: expected an object, e.g. {\"events\": 3}");
+      }
+      for (auto pin : pins) {
+        std::string_view table;
+        int64_t version = 0;
+        if (pin.unescaped_key().get(table) != simdjson::SUCCESS || pin.value().get_int64().get(version) != simdjson::SUCCESS ||
+            version < 0) {
+          return Status::InvalidArgument("lake_versions: expected table: version (a non-negative integer)");
+        }
+        q.lake_versions[std::string(table)] = version;
+      }
     } else if (key == "limit") {
       int64_t limit = 0;
       if (field.value().get_int64().get(limit) != simdjson::SUCCESS || limit < 1) {
@@ -498,7 +513,7 @@ Result<QueryRequest> ParseQueryRequest(std::string_view body) {
       }
       q.limit = limit;
     } else {
-      return Status::InvalidArgument(std::string(key) + ": unknown field (expected sql, format, limit)");
+      return Status::InvalidArgument(std::string(key) + ": unknown field (expected sql, format, limit, lake_versions)");
     }
   }
   if (!have_sql || q.sql.empty()) {
@@ -549,13 +564,15 @@ ingest::HttpReply Server::QueryRoute(const ingest::HttpRequest& r) {
   options.row_limit = q->limit.value_or(config_.query.max_rows);
   options.json = !csv;
   options.timeout_ms = config_.query.timeout_seconds * 1000;
+  options.lake_versions = q->lake_versions;
   Result<warehouse::QueryResult> result = warehouse::RunReadOnlyQuery(options, q->sql);
   queries_running_.fetch_sub(1);
   if (!result.ok()) {
     const Status& st = result.status();
     if (st.code() == StatusCode::kDeadlineExceeded) return error("timeout", st);
     // DuckDB's errors (a bad column, a bad cast) are the query's fault.
-    if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kInvalidArgument) {
+    if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kInvalidArgument ||
+        st.code() == StatusCode::kNotFound) {
       return error("bad_request", Status::InvalidArgument(st.message()));
     }
     return error("error", st);

@@ -205,14 +205,22 @@ bool RunReport::NothingDone() const {
                      [](const ModelRunRecord& r) { return r.status == ModelRunStatus::kUnchanged; });
 }
 
-Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(lake::EmbeddedDuckDb* db,
-                                                                        const std::string& lake_root) {
+Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(
+    lake::EmbeddedDuckDb* db, const std::string& lake_root, const std::map<std::string, int64_t>& as_of) {
+  for (const auto& [name, version] : as_of) {
+    if (name != lake::kEventsTable && name != lake::kQuarantineTable) {
+      return Status::InvalidArgument("lake version: no lake table " + name + " (events, quarantine)");
+    }
+  }
   SLUICE_RETURN_IF_ERROR(db->Execute("ATTACH ':memory:' AS lake"));
   std::vector<std::pair<std::string, int64_t>> versions;
   for (bool quarantine : {false, true}) {
     const std::string name = quarantine ? lake::kQuarantineTable : lake::kEventsTable;
     lake::DeltaTable table(lake_root + "/" + name);
-    SLUICE_ASSIGN_OR_RETURN(lake::DeltaSnapshot snap, table.Snapshot());
+    auto pinned = as_of.find(name);
+    SLUICE_ASSIGN_OR_RETURN(lake::DeltaSnapshot snap, table.Snapshot(pinned == as_of.end()
+                                                                         ? std::nullopt
+                                                                         : std::optional<int64_t>(pinned->second)));
     versions.emplace_back(name, snap.version);
     std::string select;
     if (snap.files.empty()) {
@@ -438,7 +446,7 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   // An in-memory session with the warehouse attached read-only (a read-only
   // main database could not attach the in-memory lake catalog).
   SLUICE_ASSIGN_OR_RETURN(auto db, lake::EmbeddedDuckDb::Open(lake::DuckDbOptions{}));
-  SLUICE_RETURN_IF_ERROR(AttachLakeSnapshot(db.get(), options.data_dir + "/lake").status());
+  SLUICE_RETURN_IF_ERROR(AttachLakeSnapshot(db.get(), options.data_dir + "/lake", options.lake_versions).status());
   const std::string target = options.target_path.empty() ? options.data_dir + "/warehouse.duckdb" : options.target_path;
   std::error_code ec;
   if (fs::exists(target, ec)) {

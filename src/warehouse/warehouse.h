@@ -34,6 +34,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -233,10 +234,13 @@ class Scheduler {
   bool stop_ = false;
 };
 
-// Attaches the lake (latest versions) to `db` as the catalog `lake`, one view
-// per Delta table under `lake_root`. Returns the versions pinned, by table.
-Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(lake::EmbeddedDuckDb* db,
-                                                                        const std::string& lake_root);
+// Attaches the lake to `db` as the catalog `lake`, one view per Delta table
+// under `lake_root`, each at its latest version or at the version `as_of`
+// names for it (time travel; NotFound for a version the table does not
+// have, InvalidArgument for an unknown table). Returns the versions pinned,
+// by table.
+Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(
+    lake::EmbeddedDuckDb* db, const std::string& lake_root, const std::map<std::string, int64_t>& as_of = {});
 
 struct QueryOptions {
   std::string data_dir;
@@ -244,6 +248,7 @@ struct QueryOptions {
   int64_t row_limit = 10'000;
   bool json = false;                // rows as one column `json` of JSON objects (DuckDB's to_json)
   int64_t timeout_ms = 0;           // 0: none; else the statement is interrupted (duckdb_interrupt) past it
+  std::map<std::string, int64_t> lake_versions;  // table → Delta version to read (AS OF); absent: latest
 };
 // Runs one read-only statement (SELECT, WITH … SELECT, VALUES…) over the lake
 // views (`lake.events`, `lake.quarantine`) and the warehouse (`main.*`).

@@ -65,6 +65,17 @@ test('JSON out: the lake views and the warehouse tables', async () => {
   assert.deepEqual(body.rows[0], { person_id: 'u0', orders: 10 });
 });
 
+test('lake_versions reads a Delta version of a lake table (AS OF)', async () => {
+  let r = await query({ sql: 'SELECT count(*) AS n FROM lake.events', lake_versions: { events: 0 } });
+  assert.deepEqual((await r.json()).rows, [{ n: 0 }]);  // version 0: the table as created, empty
+  r = await query({ sql: 'SELECT count(*) AS n FROM lake.events', lake_versions: { events: 1 } });
+  assert.deepEqual((await r.json()).rows, [{ n: 120 }]);
+  r = await query({ sql: 'SELECT 1', lake_versions: { events: 99 } });
+  assert.equal(r.status, 400);
+  r = await query({ sql: 'SELECT 1', lake_versions: { events: 'x' } });
+  assert.match((await r.json()).error, /^lake_versions:/);
+});
+
 test('CSV out by Accept header or format, with the row limit', async () => {
   let r = await query({ sql: 'SELECT range AS i, \'a,b\' AS s FROM range(3)' }, { accept: 'text/csv' });
   assert.equal(r.status, 200);

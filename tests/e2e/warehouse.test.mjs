@@ -68,6 +68,10 @@ test('sluice query reads the warehouse and the lake, read-only, as CSV or JSON',
   const denied = await sluice(['query', 'DROP TABLE user_profiles', '--data-dir', dataDir], 2);
   assert.match(denied.stderr, /read-only/);
   await sluice(['query', 'SELECT FROM WHERE', '--data-dir', dataDir], 2);
+  // Time travel: version 0 of the events table is the empty table as created.
+  const asOf = await sluice(['query', 'SELECT count(*) AS n FROM lake.events', '--lake-version', 'events=0', '--data-dir', dataDir]);
+  assert.equal(asOf.stdout, 'n\n0\n');
+  await sluice(['query', 'SELECT 1', '--lake-version', 'events=99', '--data-dir', dataDir], 2);
 });
 
 test('backfill shows progress on stderr and builds each hour', async () => {

@@ -330,6 +330,19 @@ TEST_F(WarehouseTest, QueryIsReadOnlyOverLakeAndWarehouse) {
   auto cut = RunReadOnlyQuery(q, "SELECT * FROM per_user");
   ASSERT_TRUE(cut.ok());
   EXPECT_TRUE(cut->truncated);
+  // Time travel: version 0 of events is the empty table the writer created.
+  q.json = false;
+  q.row_limit = 10;
+  q.lake_versions = {{"events", 0}};
+  auto then = RunReadOnlyQuery(q, "SELECT count(*) FROM lake.events");
+  ASSERT_TRUE(then.ok()) << then.status().ToString();
+  EXPECT_EQ(then->rows.rows.at(0).at(0), "0");
+  q.lake_versions = {{"events", 1}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT count(*) FROM lake.events")->rows.rows.at(0).at(0), "1");
+  q.lake_versions = {{"events", 7}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT 1").status().code(), StatusCode::kNotFound);
+  q.lake_versions = {{"nope", 0}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT 1").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(WarehouseTest, QueryPastItsTimeoutIsInterruptedAndRendersAsCsvOrJson) {
