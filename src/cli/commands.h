@@ -76,6 +76,7 @@ struct EtlArgs {
   std::string data_dir = kDefaultDataDir;
   std::string models_dir;      // "" → the shipped models
   std::string postgres;        // "" → DuckDB only; else a libpq DSN to copy models into
+  std::string clickhouse;      // "" → no ClickHouse; else its HTTP URL to load models into
   std::string model;           // run: one model; history: filter
   std::string hour, from, to;  // YYYY-MM-DDTHH (UTC)
   bool force = false;
@@ -86,6 +87,7 @@ struct QueryArgs {
   std::string sql;
   std::string format = "csv";
   int64_t limit = 10'000;
+  std::vector<std::string> lake_versions;  // "events=3": read that Delta version (AS OF)
 };
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;

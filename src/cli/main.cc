@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   for (auto* c : {etl_run_cmd, etl_backfill_cmd}) {
     c->add_flag("--force", etl.force, "Rebuild models whose inputs did not change");
     c->add_option("--postgres", etl.postgres, "Also copy every model built into PostgreSQL (libpq DSN)");
+    c->add_option("--clickhouse", etl.clickhouse, "Also load every model built into ClickHouse (HTTP URL)");
   }
 
   QueryArgs query;
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
   query_cmd->add_option("sql", query.sql, "One SELECT statement")->required();
   query_cmd->add_option("--format", query.format, "csv (default) or json (one object per line)");
   query_cmd->add_option("--limit", query.limit, "At most this many rows (default 10000)");
+  query_cmd->add_option("--lake-version", query.lake_versions, "TABLE=VERSION: read that Delta version of lake.TABLE (time travel); repeatable");
   query_cmd->add_option("--data-dir", query.data_dir, "Data directory (default ./sluice-data)");
 
   LineageArgs lineage_args;

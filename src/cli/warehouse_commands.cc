@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cli/commands.h"
@@ -33,6 +34,7 @@ Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse(const EtlArgs& args)
   options.data_dir = args.data_dir;
   options.models_dir = args.models_dir;
   options.postgres_dsn = args.postgres;
+  options.clickhouse_url = args.clickhouse;
   return warehouse::Warehouse::Open(options);
 }
 
@@ -54,20 +56,6 @@ int ExitCodeOf(const std::vector<warehouse::RunReport>& reports) {
   }
   if (failed) return kExitDataProblem;
   return nothing ? kExitNothingToDo : kExitOk;
-}
-
-void AppendCsvField(std::string* out, const std::optional<std::string>& v) {
-  if (!v) return;  // NULL: an empty field
-  if (v->find_first_of(",\"\r\n") == std::string::npos) {
-    *out += *v;
-    return;
-  }
-  *out += '"';
-  for (char c : *v) {
-    if (c == '"') *out += '"';
-    *out += c;
-  }
-  *out += '"';
 }
 
 }  // namespace
@@ -133,28 +121,28 @@ int RunQuery(const QueryArgs& args) {
   options.data_dir = args.data_dir;
   options.row_limit = args.limit;
   options.json = args.format == "json";
+  for (const std::string& pin : args.lake_versions) {
+    const size_t eq = pin.find('=');
+    char* end = nullptr;
+    const long long version = eq == std::string::npos ? -1 : std::strtoll(pin.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || version < 0 || end == pin.c_str() + eq + 1 || *end != '\0') {
+      return Fail("query", Status::InvalidArgument("--lake-version must be TABLE=VERSION, e.g. events=3, not \"" + pin + "\""));
+    }
+    options.lake_versions[pin.substr(0, eq)] = version;
+  }
   auto result = warehouse::RunReadOnlyQuery(options, args.sql);
   if (!result.ok()) {
     Status st = result.status();
-    // A SQL error is the caller's input: usage, not a runtime failure.
-    return Fail("query", st.code() == StatusCode::kInternal ? Status::InvalidArgument(st.message()) : st);
+    // A SQL error, or a --lake-version the table lacks, is the caller's input: usage, not a runtime failure.
+    const bool usage = st.code() == StatusCode::kInternal ||
+                       (st.code() == StatusCode::kNotFound && !options.lake_versions.empty());
+    return Fail("query", usage ? Status::InvalidArgument(st.message()) : st);
   }
   std::string out;
   if (options.json) {
     for (const auto& row : result->rows.rows) out += row.at(0).value_or("null") + "\n";
   } else {
-    for (size_t i = 0; i < result->rows.columns.size(); ++i) {
-      if (i) out += ',';
-      AppendCsvField(&out, result->rows.columns[i]);
-    }
-    out += '\n';
-    for (const auto& row : result->rows.rows) {
-      for (size_t i = 0; i < row.size(); ++i) {
-        if (i) out += ',';
-        AppendCsvField(&out, row[i]);
-      }
-      out += '\n';
-    }
+    out = warehouse::QueryResultCsv(*result);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (result->truncated) {

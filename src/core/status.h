@@ -29,6 +29,7 @@ enum class StatusCode : unsigned char {
   kUnauthenticated,    // missing or unknown credentials
   kTooLarge,           // a body or record exceeds its configured limit
   kInternal,           // an invariant broke; a bug
+  kDeadlineExceeded,   // a bounded operation ran out of time (e.g. a query past its timeout)
 };
 
 // One word per code, used in logs and error bodies.
@@ -50,6 +51,7 @@ class [[nodiscard]] Status {
   static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
   static Status TooLarge(std::string m) { return {StatusCode::kTooLarge, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
   // An IOError whose message ends with strerror(errno_value).
   static Status FromErrno(std::string_view what, int errno_value);
 

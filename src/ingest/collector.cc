@@ -97,6 +97,7 @@ int HttpStatusFor(const Status& st) {
     case StatusCode::kResourceExhausted:
     case StatusCode::kIOError:
     case StatusCode::kFailedPrecondition: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
     default: return 500;
   }
 }

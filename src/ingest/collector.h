@@ -78,7 +78,8 @@ bool BearerTokenAccepted(const HttpRequest& request, std::string_view token);
 // {"success":false,"error":message,"code":…} — the one error body shape.
 std::string HttpErrorBody(const Status& st);
 // The HTTP status for a Status code (InvalidArgument 400, Unauthenticated
-// 401, NotFound 404, TooLarge 413, back-pressure/IO 503, else 500).
+// 401, NotFound 404, TooLarge 413, back-pressure/IO 503, DeadlineExceeded
+// 504, else 500).
 int HttpStatusFor(const Status& st);
 
 class Collector {

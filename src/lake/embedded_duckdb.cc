@@ -1,6 +1,28 @@
 #include "lake/embedded_duckdb.h"
 
+#include "core/time.h"
+
 namespace sluice::lake {
+
+namespace {
+
+// The types whose text the C API's per-value varchar getter renders. It has
+// none for TIMESTAMPTZ (rendered here), TIMESTAMP_S/MS/NS, ENUM, UUID,
+// TIME_TZ or BIT, and crashes on LIST: those are refused, not guessed.
+bool VarcharGetterRenders(duckdb_type t) {
+  switch (t) {
+    case DUCKDB_TYPE_BOOLEAN: case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT: case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER:
+    case DUCKDB_TYPE_UBIGINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE: case DUCKDB_TYPE_TIMESTAMP:
+    case DUCKDB_TYPE_DATE: case DUCKDB_TYPE_TIME: case DUCKDB_TYPE_INTERVAL: case DUCKDB_TYPE_HUGEINT:
+    case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_VARCHAR: case DUCKDB_TYPE_BLOB: case DUCKDB_TYPE_DECIMAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 std::string SqlQuote(std::string_view text) {
   std::string out = "'";
@@ -67,7 +89,16 @@ Result<QueryRows> EmbeddedDuckDb::Query(const std::string& sql) {
   }
   QueryRows out;
   idx_t columns = duckdb_column_count(&result);
-  for (idx_t c = 0; c < columns; ++c) out.columns.emplace_back(duckdb_column_name(&result, c));
+  std::vector<duckdb_type> types;
+  for (idx_t c = 0; c < columns; ++c) {
+    out.columns.emplace_back(duckdb_column_name(&result, c));
+    types.push_back(duckdb_column_type(&result, c));
+    if (types.back() != DUCKDB_TYPE_TIMESTAMP_TZ && !VarcharGetterRenders(types.back())) {
+      duckdb_destroy_result(&result);
+      return Status::InvalidArgument("duckdb: column \"" + out.columns.back() + "\" has a type (" +
+                                     std::to_string(types.back()) + ") with no text form here; cast it to VARCHAR");
+    }
+  }
   idx_t rows = duckdb_row_count(&result);
   out.rows.resize(rows);
   for (idx_t r = 0; r < rows; ++r) {
@@ -75,6 +106,12 @@ Result<QueryRows> EmbeddedDuckDb::Query(const std::string& sql) {
     for (idx_t c = 0; c < columns; ++c) {
       if (duckdb_value_is_null(&result, c, r)) {
         out.rows[r].emplace_back(std::nullopt);
+        continue;
+      }
+      if (types[c] == DUCKDB_TYPE_TIMESTAMP_TZ) {
+        // Stored as microseconds since the epoch, UTC.
+        const auto* micros = static_cast<const int64_t*>(duckdb_column_data(&result, c));
+        out.rows[r].emplace_back(FormatIso8601(micros[r]));
         continue;
       }
       char* v = duckdb_value_varchar(&result, c, r);

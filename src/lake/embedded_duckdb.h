@@ -46,8 +46,10 @@ class EmbeddedDuckDb {
   // Runs `sql`, discarding any result. Internal with DuckDB's message on failure.
   Status Execute(const std::string& sql);
   // Runs `sql` and returns every row as text. For small results (stats, demos).
-  // DuckDB's C API renders no TIMESTAMPTZ as text: cast such columns to
-  // VARCHAR (or epoch_us) in the SQL.
+  // TIMESTAMPTZ values are ISO-8601 UTC ("2024-01-01T10:00:00.250Z"); numbers,
+  // DATE, TIME, TIMESTAMP, INTERVAL, DECIMAL, VARCHAR and BLOB are DuckDB's
+  // text. Other types (LIST, STRUCT, MAP, UUID, ENUM, TIME_TZ, TIMESTAMP_NS…)
+  // are InvalidArgument naming the column: cast them to VARCHAR in the SQL.
   Result<QueryRows> Query(const std::string& sql);
 
   duckdb_connection connection() { return connection_; }

@@ -82,6 +82,12 @@ struct LakeOptions {
   int duckdb_threads = 0;                    // 0: one per core
   int64_t poll_interval_ms = 200;            // idle wait between log reads
   LakeCrashPoint crash_point = LakeCrashPoint::kNone;
+  // Every Flush that commits is one OpenLineage run (job `lake.write`) in
+  // DATA/lineage (beside `root`): START, then COMPLETE with the Delta tables
+  // written (version, rows, schema, accepted/quarantined counts) or FAIL;
+  // its input is the log with the offset range covered.
+  bool emit_lineage = true;
+  std::string lineage_endpoint;              // also POSTed there (Marquez) when set
 };
 
 struct LakeTableStatus {

@@ -24,6 +24,7 @@
 #include "lake/embedded_duckdb.h"
 #include "lake/lake.h"
 #include "lake/lake_files.h"
+#include "lineage/lineage.h"
 
 namespace sluice::lake {
 
@@ -340,7 +341,23 @@ struct LakeWriter::Impl {
 
   Status Recover();
   Status CommitTable(StagedTable& t, int64_t through_offset, LakeFlushReport* report);
+  // The lineage run of one Flush: the log range [committed_next, through] in.
+  lineage::RunEvent StartLineageRun(int64_t through_offset) const;
 };
+
+lineage::RunEvent LakeWriter::Impl::StartLineageRun(int64_t through_offset) const {
+  std::error_code ec;
+  const fs::path root = fs::absolute(options.root, ec).lexically_normal();
+  lineage::RunEvent run;
+  run.run_id = NewUuid();
+  run.job_name = "lake.write";
+  run.event_time_us = NowMicros();
+  lineage::Dataset log_in{"file://" + (root.parent_path() / "log").string(), "log", std::nullopt, {}, std::nullopt, {}};
+  log_in.io_facets.push_back({"sluice_logOffsets", "\"from\":" + std::to_string(committed_next.value) +
+                                                       ",\"to\":" + std::to_string(through_offset)});
+  run.inputs.push_back(std::move(log_in));
+  return run;
+}
 
 LakeWriter::LakeWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -505,6 +522,18 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
   if (m.crashed) return Status::FailedPrecondition("lake writer crashed (test)");
   auto started = std::chrono::steady_clock::now();
   const int64_t through = static_cast<int64_t>(m.next.value) - 1;
+  const bool lineage = m.options.emit_lineage && std::any_of(m.tables.begin(), m.tables.end(),
+                                                            [](const auto& t) { return t->staged_rows() > 0; });
+  std::error_code ec;
+  const fs::path lake_root = fs::absolute(m.options.root, ec).lexically_normal();
+  const lineage::LineageEmitter emitter({(lake_root.parent_path() / "lineage").string(), m.options.lineage_endpoint});
+  lineage::RunEvent run;
+  if (lineage) {
+    run = m.StartLineageRun(through);
+    (void)emitter.Emit(run);  // the lineage file is best-effort beside the Delta log
+  }
+  const std::string lake_ns = "file://" + lake_root.string();
+  int64_t written[2] = {0, 0};  // rows committed to events, quarantine
   bool any = false;
   for (auto& t : m.tables) {
     if (!t->staged_rows()) continue;
@@ -514,7 +543,21 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
     Status st = m.CommitTable(*t, through, &local);
     if (!st.ok()) {
       m.errors_total->Inc();
+      if (lineage) {
+        run.state = lineage::RunState::kFail;
+        run.error_message = st.message();
+        run.event_time_us = NowMicros();
+        (void)emitter.Emit(run);
+      }
       return st;
+    }
+    written[t->quarantine() ? 1 : 0] = static_cast<int64_t>(local.rows);
+    if (lineage) {
+      lineage::Dataset out{lake_ns, t->name(), t->snapshot().version, {}, static_cast<int64_t>(local.rows), {}};
+      for (const LakeColumn& c : LakeColumns(t->quarantine())) out.fields.push_back({c.name, c.delta_type});
+      out.fields.push_back({"dt", "string"});
+      out.fields.push_back({"hour", "string"});
+      run.outputs.push_back(std::move(out));
     }
     if (input_bytes && local.bytes) {
       m.parquet_ratio = 0.5 * m.parquet_ratio + 0.5 * (static_cast<double>(local.bytes) / input_bytes);
@@ -527,6 +570,16 @@ Status LakeWriter::Flush(LakeFlushReport* report) {
     }
   }
   if (any) m.flush_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (lineage) {
+    // The gate's verdicts over the same log range, on every table written.
+    for (lineage::Dataset& out : run.outputs) {
+      out.io_facets.push_back({"sluice_quality", "\"acceptedRows\":" + std::to_string(written[0]) +
+                                                     ",\"quarantinedRows\":" + std::to_string(written[1])});
+    }
+    run.state = lineage::RunState::kComplete;
+    run.event_time_us = NowMicros();
+    (void)emitter.Emit(run);
+  }
   if (m.next != m.committed_next) {
     SLUICE_RETURN_IF_ERROR(m.log->CommitConsumerOffset(kLakeConsumer, m.next));
     m.committed_next = m.next;

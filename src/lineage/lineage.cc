@@ -62,10 +62,26 @@ void AppendDataset(std::string* out, const Dataset& d, bool output) {
     *out += "]}";
   }
   *out += "}";
-  if (output && d.row_count) {
-    *out += ",\"outputFacets\":{";
-    OpenFacet(out, "outputStatistics", "OutputStatisticsOutputDatasetFacet.json");
-    *out += ",\"rowCount\":" + std::to_string(*d.row_count) + "}}";
+  if ((output && d.row_count) || !d.io_facets.empty()) {
+    *out += output ? ",\"outputFacets\":{" : ",\"inputFacets\":{";
+    bool first_io = true;
+    if (output && d.row_count) {
+      OpenFacet(out, "outputStatistics", "OutputStatisticsOutputDatasetFacet.json");
+      *out += ",\"rowCount\":" + std::to_string(*d.row_count) + "}";
+      first_io = false;
+    }
+    for (const CustomFacet& f : d.io_facets) {
+      if (!first_io) *out += ",";
+      first_io = false;
+      AppendJsonString(out, f.name);
+      *out += ":{\"_producer\":";
+      AppendJsonString(out, kProducer);
+      *out += ",\"_schemaURL\":";
+      AppendJsonString(out, std::string(kProducer) + "/blob/main/docs/lineage.md#" + f.name);
+      if (!f.fields.empty()) *out += "," + f.fields;
+      *out += "}";
+    }
+    *out += "}";
   }
   *out += "}";
 }

@@ -5,7 +5,10 @@
 // What it owns: DATA/lineage/YYYY-MM-DD.ndjson (one RunEvent per line, the
 // day of the event's time, UTC) and the JSON shape of a RunEvent
 // (OpenLineage 2-0-2: run.runId, job{namespace,name}, inputs with the
-// `version` dataset facet, outputs with `schema` and `outputStatistics`).
+// `version` dataset facet, outputs with `schema` and `outputStatistics`, and
+// Sluice's custom facets: `sluice_logOffsets` {from, to} on the log read by
+// a lake commit, `sluice_quality` {acceptedRows, quarantinedRows} on what a
+// lake commit or a model run wrote, where known).
 //
 // Invariants:
 // - Every emitted line is one complete JSON object that validates against
@@ -40,12 +43,21 @@ struct SchemaField {
   std::string type;  // the engine's type name, e.g. "VARCHAR", "TIMESTAMP WITH TIME ZONE"
 };
 
+// A facet Sluice defines (an OpenLineage custom facet, named `sluice_…`):
+// `fields` are the JSON members after _producer and _schemaURL, e.g.
+// "\"from\":1,\"to\":9".
+struct CustomFacet {
+  std::string name;
+  std::string fields;
+};
+
 struct Dataset {
   std::string ns;                       // OpenLineage namespace, e.g. "file:///data/lake"
   std::string name;                     // e.g. "events", "main.stg_events"
   std::optional<int64_t> version;       // the Delta version read (inputs)
   std::vector<SchemaField> fields;      // schema facet (omitted when empty)
   std::optional<int64_t> row_count;     // outputStatistics facet (outputs)
+  std::vector<CustomFacet> io_facets;   // inputFacets (inputs) / outputFacets (outputs)
 };
 
 struct RunEvent {

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <signal.h>
+#include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -179,7 +180,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse"}));
+  SLUICE_RETURN_IF_ERROR(
+      top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse", "query"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -271,7 +273,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 
   Section wh = top.Sub("warehouse");
   SLUICE_RETURN_IF_ERROR(wh.Check({"enabled", "models_dir", "delay", "max_attempts", "retry_backoff", "threads",
-                                   "memory_limit", "lineage_endpoint", "postgres_dsn"}));
+                                   "memory_limit", "lineage_endpoint", "postgres_dsn", "clickhouse_url"}));
   SLUICE_RETURN_IF_ERROR(wh.Get("enabled", &c.warehouse_enabled));
   SLUICE_RETURN_IF_ERROR(wh.Get("models_dir", &c.warehouse.models_dir));
   int64_t delay_seconds = c.warehouse_schedule.delay_us / kMicrosPerSecond;
@@ -286,7 +288,18 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(wh.Get("threads", &c.warehouse.duckdb_threads));
   SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
   SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
+  c.lake.lineage_endpoint = c.warehouse.lineage_endpoint;  // lake commits' runs go to the same endpoint
   SLUICE_RETURN_IF_ERROR(wh.Get("postgres_dsn", &c.warehouse.postgres_dsn));
+  SLUICE_RETURN_IF_ERROR(wh.Get("clickhouse_url", &c.warehouse.clickhouse_url));
+  Section qy = top.Sub("query");
+  SLUICE_RETURN_IF_ERROR(qy.Check({"enabled", "timeout", "max_rows", "max_concurrent"}));
+  SLUICE_RETURN_IF_ERROR(qy.Get("enabled", &c.query.enabled));
+  SLUICE_RETURN_IF_ERROR(qy.GetDuration("timeout", &c.query.timeout_seconds));
+  if (c.query.timeout_seconds < 1) return Status::InvalidArgument(qy.Where("timeout") + "must be at least 1s");
+  SLUICE_RETURN_IF_ERROR(qy.Get("max_rows", &c.query.max_rows));
+  if (c.query.max_rows < 1) return Status::InvalidArgument(qy.Where("max_rows") + "must be at least 1");
+  SLUICE_RETURN_IF_ERROR(qy.Get("max_concurrent", &c.query.max_concurrent));
+  if (c.query.max_concurrent < 1) return Status::InvalidArgument(qy.Where("max_concurrent") + "must be at least 1");
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -349,6 +362,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                                     "Tracking plan reloads, by result.", {{"result", "refused"}});
   std::vector<ingest::HttpRoute> routes;
   routes.push_back({"POST", "/v1/admin/plan", [raw = s.get()](const ingest::HttpRequest& r) { return raw->PlanRoute(r); }});
+  if (config.query.enabled) {
+    s->query_seconds_ = s->metrics_.GetHistogram("sluice_query_duration_seconds",
+                                                 "Time to answer POST /v1/query, including refusals.",
+                                                 {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60});
+    routes.push_back({"POST", "/v1/query", [raw = s.get()](const ingest::HttpRequest& r) { return raw->QueryRoute(r); }});
+  }
   if (config.alerts.enabled) {
     s->alerts_ = std::make_unique<monitor::AlertLoop>(config.alerts, &s->metrics_, config.data_dir);
     routes.push_back({"GET", "/v1/alerts", [loop = s->alerts_.get()](const ingest::HttpRequest&) {
@@ -441,6 +460,134 @@ ingest::HttpReply Server::PlanRoute(const ingest::HttpRequest& r) {
   AppendJsonString(&body, *reloaded);
   body += '}';
   return JsonReply(200, std::move(body));
+}
+
+namespace {
+
+struct QueryRequest {
+  std::string sql;
+  std::string format;  // "" (Accept decides), "json" or "csv"
+  std::optional<int64_t> limit;
+  std::map<std::string, int64_t> lake_versions;  // {"events": 3}: AS OF that Delta version
+};
+
+// The body: {"sql": "...", "format": "json"|"csv", "limit": N}.
+Result<QueryRequest> ParseQueryRequest(std::string_view body) {
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object object;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_object().get(object) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("body: expected a JSON object {\"sql\": \"SELECT …\"}");
+  }
+  QueryRequest q;
+  bool have_sql = false;
+  for (auto field : object) {
+    std::string_view key;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return Status::InvalidArgument("body: malformed JSON");
+    if (key == "sql" || key == "format") {
+      std::string_view text;
+      if (field.value().get_string().get(text) != simdjson::SUCCESS) {
+        return Status::InvalidArgument(std::string(key) + ": expected a string");
+      }
+      (key == "sql" ? q.sql : q.format) = std::string(text);
+      have_sql = have_sql || key == "sql";
+    } else if (key == "lake_versions") {
+      simdjson::ondemand::object pins;
+      if (field.value().get_object().get(pins) != simdjson::SUCCESS) {
+        return Status::InvalidArgument("lake_versions: expected an object, e.g. {\"events\": 3}");
+      }
+      for (auto pin : pins) {
+        std::string_view table;
+        int64_t version = 0;
+        if (pin.unescaped_key().get(table) != simdjson::SUCCESS || pin.value().get_int64().get(version) != simdjson::SUCCESS ||
+            version < 0) {
+          return Status::InvalidArgument("lake_versions: expected table: version (a non-negative integer)");
+        }
+        q.lake_versions[std::string(table)] = version;
+      }
+    } else if (key == "limit") {
+      int64_t limit = 0;
+      if (field.value().get_int64().get(limit) != simdjson::SUCCESS || limit < 1) {
+        return Status::InvalidArgument("limit: expected a positive integer");
+      }
+      q.limit = limit;
+    } else {
+      return Status::InvalidArgument(std::string(key) + ": unknown field (expected sql, format, limit, lake_versions)");
+    }
+  }
+  if (!have_sql || q.sql.empty()) {
+    return Status::InvalidArgument("sql: required (one read-only SELECT statement)");
+  }
+  if (!q.format.empty() && q.format != "json" && q.format != "csv") {
+    return Status::InvalidArgument("format: expected json or csv");
+  }
+  return q;
+}
+
+}  // namespace
+
+ingest::HttpReply Server::QueryRoute(const ingest::HttpRequest& r) {
+  const auto started = std::chrono::steady_clock::now();
+  auto finish = [&](std::string_view result, ingest::HttpReply reply) {
+    metrics_.GetCounter("sluice_query_requests_total", "POST /v1/query requests, by result.", {{"result", std::string(result)}})
+        ->Inc();
+    query_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return reply;
+  };
+  auto error = [&](std::string_view result, const Status& st) {
+    return finish(result, JsonReply(ingest::HttpStatusFor(st), ingest::HttpErrorBody(st)));
+  };
+  if (r.path != "/v1/query") return error("not_found", Status::NotFound("no such endpoint"));
+  if (!ingest::BearerTokenAccepted(r, config_.http.read_token)) {
+    return error("unauthorized", Status::Unauthenticated("read token required (Authorization: Bearer …)"));
+  }
+  Result<QueryRequest> q = ParseQueryRequest(r.body);
+  if (!q.ok()) return error("bad_request", q.status());
+  if (q->limit && *q->limit > config_.query.max_rows) {
+    return error("bad_request", Status::InvalidArgument("limit: at most " + std::to_string(config_.query.max_rows) +
+                                                        " (query.max_rows)"));
+  }
+  const bool csv = q->format == "csv" || (q->format.empty() && r.header("Accept").find("text/csv") != std::string_view::npos);
+
+  // A slot, or 503: every running query holds an event loop for up to the timeout.
+  if (queries_running_.fetch_add(1) >= config_.query.max_concurrent) {
+    queries_running_.fetch_sub(1);
+    ingest::HttpReply busy = JsonReply(
+        503, ingest::HttpErrorBody(Status::ResourceExhausted("too many queries running (query.max_concurrent); retry")));
+    busy.headers.emplace_back("Retry-After", "1");
+    return finish("busy", std::move(busy));
+  }
+  warehouse::QueryOptions options;
+  options.data_dir = config_.data_dir;
+  options.target_path = config_.warehouse.target_path;
+  options.row_limit = q->limit.value_or(config_.query.max_rows);
+  options.json = !csv;
+  options.timeout_ms = config_.query.timeout_seconds * 1000;
+  options.lake_versions = q->lake_versions;
+  Result<warehouse::QueryResult> result = warehouse::RunReadOnlyQuery(options, q->sql);
+  queries_running_.fetch_sub(1);
+  if (!result.ok()) {
+    const Status& st = result.status();
+    if (st.code() == StatusCode::kDeadlineExceeded) return error("timeout", st);
+    // DuckDB's errors (a bad column, a bad cast) are the query's fault.
+    if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kInvalidArgument ||
+        st.code() == StatusCode::kNotFound) {
+      return error("bad_request", Status::InvalidArgument(st.message()));
+    }
+    return error("error", st);
+  }
+  ingest::HttpReply reply;
+  if (csv) {
+    reply.content_type = "text/csv; charset=utf-8";
+    reply.body = warehouse::QueryResultCsv(*result);
+    reply.headers.emplace_back("X-Sluice-Truncated", result->truncated ? "true" : "false");
+  } else {
+    reply.body = "{\"success\":true,\"row_count\":" + std::to_string(result->rows.rows.size()) +
+                 ",\"truncated\":" + (result->truncated ? "true" : "false") +
+                 ",\"rows\":" + warehouse::QueryResultJsonArray(*result) + "}";
+  }
+  return finish("ok", std::move(reply));
 }
 
 Status Server::Stop() {

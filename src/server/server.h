@@ -1,8 +1,8 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
 // path (with the quality gate's tracking plan), the lake writer, the
 // warehouse scheduler and the HTTP collector, wired from one ServerConfig;
-// start-up order, shutdown order, signals, and plan reloads (SIGHUP,
-// POST /v1/admin/plan).
+// start-up order, shutdown order, signals, plan reloads (SIGHUP,
+// POST /v1/admin/plan) and read-only SQL over HTTP (POST /v1/query).
 //
 // Invariants: the data directory is locked for the Server's whole life; on
 // shutdown the collector stops first (in-flight requests are answered), then
@@ -17,6 +17,7 @@
 // hot path never takes it).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,14 @@ struct QualityConfig {
   std::string admin_token;
 };
 
+// The `query:` section: POST /v1/query (read token: http.read_token).
+struct QueryConfig {
+  bool enabled = true;
+  int64_t timeout_seconds = 10;  // a query running longer is interrupted: 504
+  int64_t max_rows = 10'000;     // a request's `limit` cannot exceed it
+  int max_concurrent = 1;        // more at once: 503 with Retry-After
+};
+
 struct ServerConfig {
   std::string data_dir = "./sluice-data";
   ingest::CollectorOptions http;
@@ -62,6 +71,7 @@ struct ServerConfig {
   warehouse::WarehouseOptions warehouse;  // warehouse.data_dir is derived: <data_dir>
   warehouse::SchedulerOptions warehouse_schedule;
   monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
+  QueryConfig query;
 };
 
 // "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
@@ -127,6 +137,12 @@ class Server {
   monitor::Counter* plan_reloads_ = nullptr;
   monitor::Counter* plan_reload_failures_ = nullptr;
   ingest::HttpReply PlanRoute(const ingest::HttpRequest& r);  // POST /v1/admin/plan
+  // POST /v1/query. Runs on the event-loop thread that received it: its
+  // time is bounded by query.timeout and at most query.max_concurrent run
+  // at once, so the other loops keep serving ingest (see README).
+  ingest::HttpReply QueryRoute(const ingest::HttpRequest& r);
+  std::atomic<int> queries_running_{0};
+  monitor::Histogram* query_seconds_ = nullptr;
   // Housekeeping: dedup expiry (each minute) and snapshots.
   void MaintenanceLoop();
   std::thread maintenance_;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,6 +15,7 @@
 #include "lake/delta_log.h"
 #include "lake/lake.h"
 #include "monitor/detectors.h"
+#include "warehouse/clickhouse_sink.h"
 #include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
@@ -201,14 +205,22 @@ bool RunReport::NothingDone() const {
                      [](const ModelRunRecord& r) { return r.status == ModelRunStatus::kUnchanged; });
 }
 
-Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(lake::EmbeddedDuckDb* db,
-                                                                        const std::string& lake_root) {
+Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(
+    lake::EmbeddedDuckDb* db, const std::string& lake_root, const std::map<std::string, int64_t>& as_of) {
+  for (const auto& [name, version] : as_of) {
+    if (name != lake::kEventsTable && name != lake::kQuarantineTable) {
+      return Status::InvalidArgument("lake version: no lake table " + name + " (events, quarantine)");
+    }
+  }
   SLUICE_RETURN_IF_ERROR(db->Execute("ATTACH ':memory:' AS lake"));
   std::vector<std::pair<std::string, int64_t>> versions;
   for (bool quarantine : {false, true}) {
     const std::string name = quarantine ? lake::kQuarantineTable : lake::kEventsTable;
     lake::DeltaTable table(lake_root + "/" + name);
-    SLUICE_ASSIGN_OR_RETURN(lake::DeltaSnapshot snap, table.Snapshot());
+    auto pinned = as_of.find(name);
+    SLUICE_ASSIGN_OR_RETURN(lake::DeltaSnapshot snap, table.Snapshot(pinned == as_of.end()
+                                                                         ? std::nullopt
+                                                                         : std::optional<int64_t>(pinned->second)));
     versions.emplace_back(name, snap.version);
     std::string select;
     if (snap.files.empty()) {
@@ -260,9 +272,14 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
   const std::string lake_root = options_.data_dir + "/lake";
   SLUICE_ASSIGN_OR_RETURN(auto versions, AttachLakeSnapshot(db.get(), lake_root));
   std::map<std::string, int64_t> version_of(versions.begin(), versions.end());
-  std::unique_ptr<PostgresSink> postgres;
+  std::vector<std::unique_ptr<TargetSink>> sinks;
   if (!options_.postgres_dsn.empty()) {
-    SLUICE_ASSIGN_OR_RETURN(postgres, PostgresSink::Connect(options_.postgres_dsn));
+    SLUICE_ASSIGN_OR_RETURN(auto postgres, PostgresSink::Connect(options_.postgres_dsn));
+    sinks.push_back(std::move(postgres));
+  }
+  if (!options_.clickhouse_url.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(auto clickhouse, ClickHouseSink::Connect(options_.clickhouse_url));
+    sinks.push_back(std::move(clickhouse));
   }
 
   RunReport report;
@@ -299,7 +316,7 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     std::string input_key = sql.ok() ? *sql : std::string();
     input_key += "\n" + std::string(MaterializationName(m.materialization)) + " " + m.time_column;
     for (const SourceRef& s : m.sources) input_key += "\n" + s.table + "@" + std::to_string(version_of[s.table]);
-    if (postgres) input_key += "\npostgres";  // adding the target rebuilds what it lacks
+    for (const auto& sink : sinks) input_key += "\n" + std::string(sink->name());  // adding a target rebuilds what it lacks
     const std::string input_hash = HexHash(input_key);
 
     if (sql.ok() && !request.force &&
@@ -328,9 +345,10 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
 
     auto t0 = std::chrono::steady_clock::now();
     Result<int64_t> rows = sql.ok() ? Materialize(db.get(), m, *sql, rec.hour) : Result<int64_t>(sql.status());
-    if (rows.ok() && postgres) {
-      Status copied = incremental ? postgres->ReplaceHour(db.get(), m.name, m.time_column, hour)
-                                  : postgres->ReplaceTable(db.get(), m.name);
+    for (const auto& sink : sinks) {
+      if (!rows.ok()) break;
+      Status copied = incremental ? sink->ReplaceHour(db.get(), m.name, m.time_column, hour)
+                                  : sink->ReplaceTable(db.get(), m.name);
       if (!copied.ok()) rows = copied;
     }
     rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -428,7 +446,7 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   // An in-memory session with the warehouse attached read-only (a read-only
   // main database could not attach the in-memory lake catalog).
   SLUICE_ASSIGN_OR_RETURN(auto db, lake::EmbeddedDuckDb::Open(lake::DuckDbOptions{}));
-  SLUICE_RETURN_IF_ERROR(AttachLakeSnapshot(db.get(), options.data_dir + "/lake").status());
+  SLUICE_RETURN_IF_ERROR(AttachLakeSnapshot(db.get(), options.data_dir + "/lake", options.lake_versions).status());
   const std::string target = options.target_path.empty() ? options.data_dir + "/warehouse.duckdb" : options.target_path;
   std::error_code ec;
   if (fs::exists(target, ec)) {
@@ -461,19 +479,87 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   std::string body = sql;
   while (!body.empty() && (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) body.pop_back();
   const std::string limit = " LIMIT " + std::to_string(options.row_limit + 1);
+  // DuckDB renders every value as text itself: EmbeddedDuckDb::Query has
+  // text for scalars and TIMESTAMPTZ only, and a query may return lists,
+  // structs, UUIDs…; one rendering for every column keeps the output uniform.
+  const std::string wrapped = options.json
+                                  ? "SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit
+                                  : "SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit;
   QueryResult out;
-  if (options.json) {
-    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT to_json(q)::VARCHAR AS json FROM (" + body + ") AS q" + limit));
+  if (options.timeout_ms <= 0) {
+    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query(wrapped));
   } else {
-    // DuckDB renders every value as text itself (the C API's per-value
-    // varchar getter has no text for TIMESTAMPTZ and other newer types).
-    SLUICE_ASSIGN_OR_RETURN(out.rows, db->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + ") AS q" + limit));
+    // A watchdog interrupts the statement at the deadline; DuckDB then
+    // fails it with "Interrupted", reported as DeadlineExceeded.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false, fired = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, std::chrono::milliseconds(options.timeout_ms), [&] { return done; })) {
+        fired = true;
+        duckdb_interrupt(db->connection());
+      }
+    });
+    Result<lake::QueryRows> rows = db->Query(wrapped);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+    if (fired && !rows.ok()) {
+      return Status::DeadlineExceeded("query ran past its " + std::to_string(options.timeout_ms) + " ms timeout");
+    }
+    SLUICE_ASSIGN_OR_RETURN(out.rows, std::move(rows));
   }
   if (static_cast<int64_t>(out.rows.rows.size()) > options.row_limit) {
     out.rows.rows.resize(options.row_limit);
     out.truncated = true;
   }
   return out;
+}
+
+namespace {
+void AppendCsvField(std::string* out, const std::optional<std::string>& v) {
+  if (!v) return;  // NULL: an empty field
+  if (v->find_first_of(",\"\r\n") == std::string::npos) {
+    *out += *v;
+    return;
+  }
+  *out += '"';
+  for (char c : *v) {
+    if (c == '"') *out += '"';
+    *out += c;
+  }
+  *out += '"';
+}
+}  // namespace
+
+std::string QueryResultCsv(const QueryResult& result) {
+  std::string out;
+  for (size_t i = 0; i < result.rows.columns.size(); ++i) {
+    if (i) out += ',';
+    AppendCsvField(&out, result.rows.columns[i]);
+  }
+  out += '\n';
+  for (const auto& row : result.rows.rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ',';
+      AppendCsvField(&out, row[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string QueryResultJsonArray(const QueryResult& result) {
+  std::string out = "[";
+  for (size_t i = 0; i < result.rows.rows.size(); ++i) {
+    if (i) out += ',';
+    out += result.rows.rows[i].at(0).value_or("null");
+  }
+  return out + "]";
 }
 
 }  // namespace sluice::warehouse

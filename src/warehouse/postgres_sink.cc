@@ -75,15 +75,11 @@ Status PostgresSink::Exec(const std::string& sql) {
 
 Status PostgresSink::Copy(lake::EmbeddedDuckDb* db, const std::string& model, const std::string& select,
                           bool replace, const std::string& delete_where) {
-  SLUICE_ASSIGN_OR_RETURN(lake::QueryRows columns,
-                          db->Query("SELECT column_name, data_type FROM information_schema.columns"
-                                    " WHERE table_schema = 'main' AND table_catalog = current_database()"
-                                    " AND table_name = " + lake::SqlQuote(model) + " ORDER BY ordinal_position"));
-  if (columns.rows.empty()) return Status::NotFound("postgres copy: no DuckDB table main." + model);
+  SLUICE_ASSIGN_OR_RETURN(auto columns, ModelColumns(db, model));
   std::string create = "CREATE TABLE " + std::string(replace ? "" : "IF NOT EXISTS ") + PgIdent(model) + " (";
-  for (size_t i = 0; i < columns.rows.size(); ++i) {
+  for (size_t i = 0; i < columns.size(); ++i) {
     if (i) create += ", ";
-    create += PgIdent(columns.rows[i][0].value_or("")) + " " + PostgresTypeFor(columns.rows[i][1].value_or(""));
+    create += PgIdent(columns[i].first) + " " + PostgresTypeFor(columns[i].second);
   }
   create += ")";
 
@@ -139,11 +135,9 @@ Status PostgresSink::ReplaceTable(lake::EmbeddedDuckDb* db, const std::string& m
 Status PostgresSink::ReplaceHour(lake::EmbeddedDuckDb* db, const std::string& model, const std::string& time_column,
                                  UnixMicros hour) {
   const std::string column = PgIdent(time_column);
-  const std::string duck_where = column + " >= make_timestamp(" + std::to_string(hour) + ")::TIMESTAMPTZ AND " + column +
-                                 " < make_timestamp(" + std::to_string(hour + kMicrosPerHour) + ")::TIMESTAMPTZ";
   const std::string pg_where = column + " >= " + PgTimestamp(hour) + " AND " + column + " < " +
                                PgTimestamp(hour + kMicrosPerHour);
-  return Copy(db, model, "SELECT * FROM main." + PgIdent(model) + " WHERE " + duck_where, /*replace=*/false, pg_where);
+  return Copy(db, model, "SELECT * FROM main." + PgIdent(model) + " WHERE " + DuckDbHourFilter(time_column, hour), /*replace=*/false, pg_where);
 }
 
 }  // namespace sluice::warehouse

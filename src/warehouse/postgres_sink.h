@@ -14,9 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.h"
-#include "core/time.h"
-#include "lake/embedded_duckdb.h"
+#include "warehouse/target_sink.h"
 
 struct pg_conn;
 
@@ -25,20 +23,21 @@ namespace sluice::warehouse {
 // DuckDB's data_type text → the PostgreSQL column type it is written as.
 std::string PostgresTypeFor(std::string_view duckdb_type);
 
-class PostgresSink {
+class PostgresSink final : public TargetSink {
  public:
   // `dsn`: a libpq connection string or URI. IOError with libpq's message.
   static Result<std::unique_ptr<PostgresSink>> Connect(const std::string& dsn);
-  ~PostgresSink();
+  ~PostgresSink() override;
   PostgresSink(const PostgresSink&) = delete;
   PostgresSink& operator=(const PostgresSink&) = delete;
 
+  std::string_view name() const override { return "postgres"; }
   // Replaces table `model` (schema public) with every row of DuckDB's main.model.
-  Status ReplaceTable(lake::EmbeddedDuckDb* db, const std::string& model);
+  Status ReplaceTable(lake::EmbeddedDuckDb* db, const std::string& model) override;
   // Deletes the rows of [hour, hour + 1h) by `time_column` and copies
   // DuckDB's rows of that hour (creating the table when missing).
   Status ReplaceHour(lake::EmbeddedDuckDb* db, const std::string& model, const std::string& time_column,
-                     UnixMicros hour);
+                     UnixMicros hour) override;
 
  private:
   explicit PostgresSink(pg_conn* conn) : conn_(conn) {}

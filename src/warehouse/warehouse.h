@@ -1,6 +1,7 @@
 // warehouse: SQL models (dbt-like `models/*.sql`) run in embedded DuckDB over
 // one consistent snapshot of the Delta lake, materialised into the warehouse
-// target DATA/warehouse.duckdb (and, when configured, PostgreSQL), with a run
+// target DATA/warehouse.duckdb (and, when configured, PostgreSQL and
+// ClickHouse), with a run
 // history and OpenLineage events.
 //
 // What it owns: the model files' format (a leading `-- key: value` comment
@@ -33,6 +34,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -107,6 +109,10 @@ struct WarehouseOptions {
   // PostgreSQL (COPY; a view arrives as a table of its rows). Works with
   // Redshift's protocol too.
   std::string postgres_dsn;
+  // "" → no ClickHouse. Else its HTTP interface, e.g. "http://127.0.0.1:8123"
+  // (settings such as ?database=…&user=… may follow): every model built is
+  // also loaded there (JSONEachRow into MergeTree tables).
+  std::string clickhouse_url;
   bool emit_lineage = true;         // DATA/lineage/*.ndjson
   std::string lineage_endpoint;     // "" → files only
 };
@@ -228,25 +234,37 @@ class Scheduler {
   bool stop_ = false;
 };
 
-// Attaches the lake (latest versions) to `db` as the catalog `lake`, one view
-// per Delta table under `lake_root`. Returns the versions pinned, by table.
-Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(lake::EmbeddedDuckDb* db,
-                                                                        const std::string& lake_root);
+// Attaches the lake to `db` as the catalog `lake`, one view per Delta table
+// under `lake_root`, each at its latest version or at the version `as_of`
+// names for it (time travel; NotFound for a version the table does not
+// have, InvalidArgument for an unknown table). Returns the versions pinned,
+// by table.
+Result<std::vector<std::pair<std::string, int64_t>>> AttachLakeSnapshot(
+    lake::EmbeddedDuckDb* db, const std::string& lake_root, const std::map<std::string, int64_t>& as_of = {});
 
 struct QueryOptions {
   std::string data_dir;
   std::string target_path;          // "" → DATA/warehouse.duckdb (opened read-only when present)
   int64_t row_limit = 10'000;
   bool json = false;                // rows as one column `json` of JSON objects (DuckDB's to_json)
+  int64_t timeout_ms = 0;           // 0: none; else the statement is interrupted (duckdb_interrupt) past it
+  std::map<std::string, int64_t> lake_versions;  // table → Delta version to read (AS OF); absent: latest
 };
 // Runs one read-only statement (SELECT, WITH … SELECT, VALUES…) over the lake
 // views (`lake.events`, `lake.quarantine`) and the warehouse (`main.*`).
-// InvalidArgument when `sql` is not exactly one read-only statement.
-// `truncated` says whether the row limit cut the result.
+// InvalidArgument when `sql` is not exactly one read-only statement;
+// Internal with DuckDB's message when it fails; DeadlineExceeded when it ran
+// past `timeout_ms`. `truncated` says whether the row limit cut the result.
 struct QueryResult {
   lake::QueryRows rows;             // values as text
   bool truncated = false;
 };
 Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::string& sql);
+// The result as RFC 4180 CSV: a header line, then one line per row (NULL is
+// an empty field). For a result of QueryOptions.json = false.
+std::string QueryResultCsv(const QueryResult& result);
+// The result's rows as a JSON array of objects. For a result of
+// QueryOptions.json = true (each row already one JSON object).
+std::string QueryResultJsonArray(const QueryResult& result);
 
 }  // namespace sluice::warehouse

@@ -68,6 +68,10 @@ test('sluice query reads the warehouse and the lake, read-only, as CSV or JSON',
   const denied = await sluice(['query', 'DROP TABLE user_profiles', '--data-dir', dataDir], 2);
   assert.match(denied.stderr, /read-only/);
   await sluice(['query', 'SELECT FROM WHERE', '--data-dir', dataDir], 2);
+  // Time travel: version 0 of the events table is the empty table as created.
+  const asOf = await sluice(['query', 'SELECT count(*) AS n FROM lake.events', '--lake-version', 'events=0', '--data-dir', dataDir]);
+  assert.equal(asOf.stdout, 'n\n0\n');
+  await sluice(['query', 'SELECT 1', '--lake-version', 'events=99', '--data-dir', dataDir], 2);
 });
 
 test('backfill shows progress on stderr and builds each hour', async () => {
@@ -97,14 +101,31 @@ test('every lineage event validates against OpenLineage; lineage show walks the 
   const validate = ajv.compile(schema);
   const dir = path.join(dataDir, 'lineage');
   let n = 0;
+  const lakeRuns = [];
   for (const f of readdirSync(dir)) {
     for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean)) {
       const ev = JSON.parse(line);
       assert.ok(validate(ev), `${line}\n${JSON.stringify(validate.errors)}`);
+      if (ev.job.name === 'lake.write') lakeRuns.push(ev);
       n++;
     }
   }
   assert.ok(n >= 10, `only ${n} lineage events`);
+  // The lake commit: START then COMPLETE, the log's offset range in, the
+  // Delta table with its version, rows, schema and the gate's counts out.
+  assert.deepEqual(lakeRuns.map((e) => e.eventType), ['START', 'COMPLETE']);
+  const done = lakeRuns[1];
+  assert.equal(done.run.runId, lakeRuns[0].run.runId);
+  assert.equal(done.inputs[0].name, 'log');
+  assert.equal(done.inputs[0].inputFacets.sluice_logOffsets.from, 0);
+  const events = done.outputs.find((o) => o.name === 'events');
+  assert.equal(events.facets.version.datasetVersion, '1');
+  assert.ok(events.outputFacets.outputStatistics.rowCount > 0);
+  assert.ok(events.facets.schema.fields.some((f) => f.name === 'message_id'));
+  assert.equal(events.outputFacets.sluice_quality.acceptedRows, events.outputFacets.outputStatistics.rowCount);
+  const lakeShow = await sluice(['lineage', 'show', 'events', '--data-dir', dataDir]);
+  assert.match(lakeShow.stdout, /lake\.write .*<- log/);
+  assert.match(lakeShow.stdout, /warehouse\.stg_events .*read v1/);
   const show = await sluice(['lineage', 'show', 'stg_events', '--data-dir', dataDir]);
   assert.match(show.stdout, /warehouse\.stg_events .*<- events v1/);
   assert.match(show.stdout, /warehouse\.sessions/);

@@ -6,9 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseCsv, writeWarehouseEvents } from './lib/warehouse.mjs';
 import { makeTempDir, cleanupTempDirs, freePort, haveSluice, sluiceBin, runSluice } from './lib/server.mjs';
 
 const PGBIN = '/usr/lib/postgresql/15/bin';
@@ -27,21 +28,6 @@ async function sluice(args, expectCode = 0) {
   const r = await runSluice(args);
   assert.equal(r.code, expectCode, `sluice ${args.join(' ')} → ${r.code}\n${r.stderr}\n${r.stdout}`);
   return r;
-}
-
-// RFC 4180 CSV → rows of fields (both DuckDB and psql --csv write it).
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = '', quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else field += c;
-  }
-  if (field || row.length) { row.push(field); rows.push(row); }
-  return rows;
 }
 
 // One canonical text per row: numbers by value (1500 = 1500.0), t/f = true/false.
@@ -81,16 +67,8 @@ before(async () => {
 
   const root = makeTempDir('sluice-wh-pg-');
   dataDir = path.join(root, 'data');
-  const lines = [];
-  for (let i = 0; i < 400; i++) {
-    const user = `user-${i % 9}`;
-    const ts = new Date(Date.UTC(2024, 2, 5, 10, 0, 0) + i * 8999).toISOString();
-    if (i % 25 === 0) lines.push({ type: 'identify', userId: user, messageId: `pg-${i}`, timestamp: ts, traits: { email: `${user}@example.com`, n: i } });
-    else lines.push({ type: i % 7 ? 'track' : 'page', userId: user, messageId: `pg-${i}`, timestamp: ts, event: i % 7 ? (i % 5 ? 'Product Viewed' : 'Order Completed') : undefined,
-                      properties: { i, revenue: i % 5 ? undefined : i / 4, note: 'a,b "c"' } });
-  }
   const file = path.join(root, 'events.ndjson');
-  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  writeWarehouseEvents(file, 'pg');
   await sluice(['import', file, '--data-dir', dataDir]);
   await sluice(['lake', 'flush', '--data-dir', dataDir]);
 });

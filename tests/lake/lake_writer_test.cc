@@ -319,6 +319,22 @@ TEST(EmbeddedDuckDbTest, QueryReturnsValuesAsTextAndNullsAsNullopt) {
   EXPECT_EQ((*db)->Query("SELEC 1").status().code(), StatusCode::kInternal);
 }
 
+TEST(EmbeddedDuckDbTest, QueryRendersTimestamptzAsIso8601UtcAndRefusesTypesWithNoText) {
+  auto db = EmbeddedDuckDb::Open({});
+  ASSERT_TRUE(db.ok());
+  auto rows = (*db)->Query("SELECT TIMESTAMPTZ '2024-01-01 12:00:00.25+02' AS t, NULL::TIMESTAMPTZ AS n,"
+                           " TIMESTAMPTZ '1969-12-31 23:59:59.000001+00' AS before_epoch");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->rows[0][0], std::optional<std::string>("2024-01-01T10:00:00.250Z"));
+  EXPECT_FALSE(rows->rows[0][1].has_value());
+  EXPECT_EQ(rows->rows[0][2], std::optional<std::string>("1969-12-31T23:59:59.000001Z"));
+  // The C API's getter crashes on a LIST: it is refused with the column's name.
+  auto list = (*db)->Query("SELECT [1, 2] AS xs");
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(list.status().message().find("\"xs\""), std::string::npos) << list.status().message();
+}
+
 TEST_F(LakeWriterTest, RollsOnSizeOrAge) {
   LakeOptions o = Options();
   o.max_file_age_ms = 3'600'000;

@@ -12,6 +12,7 @@
 #include "monitor/detectors.h"
 #include "quality/json_schema.h"
 #include "tests/warehouse/warehouse_fixture.h"
+#include "warehouse/clickhouse_sink.h"
 #include "warehouse/postgres_sink.h"
 #include "warehouse/warehouse.h"
 
@@ -329,6 +330,37 @@ TEST_F(WarehouseTest, QueryIsReadOnlyOverLakeAndWarehouse) {
   auto cut = RunReadOnlyQuery(q, "SELECT * FROM per_user");
   ASSERT_TRUE(cut.ok());
   EXPECT_TRUE(cut->truncated);
+  // Time travel: version 0 of events is the empty table the writer created.
+  q.json = false;
+  q.row_limit = 10;
+  q.lake_versions = {{"events", 0}};
+  auto then = RunReadOnlyQuery(q, "SELECT count(*) FROM lake.events");
+  ASSERT_TRUE(then.ok()) << then.status().ToString();
+  EXPECT_EQ(then->rows.rows.at(0).at(0), "0");
+  q.lake_versions = {{"events", 1}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT count(*) FROM lake.events")->rows.rows.at(0).at(0), "1");
+  q.lake_versions = {{"events", 7}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT 1").status().code(), StatusCode::kNotFound);
+  q.lake_versions = {{"nope", 0}};
+  EXPECT_EQ(RunReadOnlyQuery(q, "SELECT 1").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(WarehouseTest, QueryPastItsTimeoutIsInterruptedAndRendersAsCsvOrJson) {
+  QueryOptions q;
+  q.data_dir = data_dir();
+  q.timeout_ms = 50;
+  // Far more work than 50 ms: the watchdog's duckdb_interrupt must end it.
+  auto slow = RunReadOnlyQuery(q, "SELECT sum(a.range * b.range) FROM range(1000000000) a, range(1000) b");
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded) << slow.status().ToString();
+  // A quick one under the same timeout is answered.
+  auto quick = RunReadOnlyQuery(q, "SELECT 'a,\"b\"' AS s, NULL AS n UNION ALL SELECT 'c', 1");
+  ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+  EXPECT_EQ(QueryResultCsv(*quick), "s,n\n\"a,\"\"b\"\"\",\nc,1\n");
+  q.json = true;
+  auto json = RunReadOnlyQuery(q, "SELECT range AS i FROM range(2)");
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(QueryResultJsonArray(*json), R"([{"i":0},{"i":1}])");
 }
 
 TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
@@ -361,10 +393,30 @@ TEST_F(WarehouseTest, EveryLineageEventValidatesAgainstOpenLineage) {
       fails += line.find("\"eventType\":\"FAIL\"") != std::string::npos;
     }
   }
-  EXPECT_EQ(lines, 8);  // START + end for each of the four models
-  EXPECT_EQ(starts, 4);
-  EXPECT_EQ(completes, 3);
+  EXPECT_EQ(lines, 10);  // START + end for the lake commit and for each of the four models
+  EXPECT_EQ(starts, 5);
+  EXPECT_EQ(completes, 4);
   EXPECT_EQ(fails, 1);
+  // The lake commit: the log range in, the events table's version, rows and
+  // the gate's counts out — so `lineage show events` reads log → lake → models.
+  auto events = lineage::ReadDatasetLineage(data_dir() + "/lineage", "events");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->upstream.size(), 1u);
+  EXPECT_EQ(events->upstream[0].job, "lake.write");
+  ASSERT_EQ(events->upstream[0].datasets.size(), 1u);
+  EXPECT_EQ(events->upstream[0].datasets[0].name, "log");
+  EXPECT_EQ(events->upstream[0].row_count, 1);
+  ASSERT_FALSE(events->downstream.empty());
+  EXPECT_EQ(events->downstream[0].version, 1);
+  std::ifstream day(fs::directory_iterator(data_dir() + "/lineage")->path());
+  std::string first_complete;
+  for (std::string line; std::getline(day, line);) {
+    if (line.find("\"lake.write\"") != std::string::npos && line.find("COMPLETE") != std::string::npos) first_complete = line;
+  }
+  EXPECT_NE(first_complete.find(R"("sluice_logOffsets":{)"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("from":0,"to":0})"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("acceptedRows":1,"quarantinedRows":0})"), std::string::npos) << first_complete;
+  EXPECT_NE(first_complete.find(R"("datasetVersion":"1")"), std::string::npos) << first_complete;
   auto graph = lineage::ReadDatasetLineage(data_dir() + "/lineage", "hourly_events");
   ASSERT_TRUE(graph.ok());
   ASSERT_EQ(graph->upstream.size(), 1u);
@@ -392,6 +444,26 @@ TEST(PostgresTypeTest, MapsEveryDuckDbTypeTheModelsProduceExplicitly) {
   EXPECT_EQ(PostgresTypeFor("TIMESTAMP WITH TIME ZONE"), "timestamptz");
   EXPECT_EQ(PostgresTypeFor("DECIMAL(18,3)"), "numeric(18,3)");
   EXPECT_EQ(PostgresTypeFor("STRUCT(a INTEGER)"), "text");
+}
+
+TEST(ClickHouseTypeTest, MapsEveryDuckDbTypeTheModelsProduceExplicitly) {
+  EXPECT_EQ(ClickHouseTypeFor("VARCHAR"), "String");
+  EXPECT_EQ(ClickHouseTypeFor("BIGINT"), "Int64");
+  EXPECT_EQ(ClickHouseTypeFor("HUGEINT"), "Decimal(38, 0)");  // sum(BIGINT) in DuckDB
+  EXPECT_EQ(ClickHouseTypeFor("DOUBLE"), "Float64");
+  EXPECT_EQ(ClickHouseTypeFor("BOOLEAN"), "UInt8");  // ClickHouse 18.16 has no Bool
+  EXPECT_EQ(ClickHouseTypeFor("DATE"), "Date");
+  // No DateTime64 before ClickHouse 20.1: fixed-width UTC text keeps the microseconds.
+  EXPECT_EQ(ClickHouseTypeFor("TIMESTAMP WITH TIME ZONE"), "String");
+  EXPECT_EQ(ClickHouseTypeFor("DECIMAL(18,3)"), "Decimal(18,3)");
+  EXPECT_EQ(ClickHouseTypeFor("UBIGINT"), "UInt64");
+  EXPECT_EQ(ClickHouseTypeFor("STRUCT(a INTEGER)"), "String");
+}
+
+TEST(ClickHouseSinkTest, ConnectRefusesAUrlThatIsNotHttp) {
+  auto sink = ClickHouseSink::Connect("clickhouse://127.0.0.1:9000");
+  ASSERT_FALSE(sink.ok());
+  EXPECT_EQ(sink.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(SchedulerTest, TheDueHourIsTheLastClosedOneOnceTheDelayPassed) {
