@@ -570,6 +570,11 @@ ingest::HttpReply Server::QueryRoute(const ingest::HttpRequest& r) {
   if (!result.ok()) {
     const Status& st = result.status();
     if (st.code() == StatusCode::kDeadlineExceeded) return error("timeout", st);
+    if (st.code() == StatusCode::kResourceExhausted) {  // a model run is writing the warehouse
+      ingest::HttpReply busy = JsonReply(503, ingest::HttpErrorBody(st));
+      busy.headers.emplace_back("Retry-After", "5");
+      return finish("busy", std::move(busy));
+    }
     // DuckDB's errors (a bad column, a bad cast) are the query's fault.
     if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kInvalidArgument ||
         st.code() == StatusCode::kNotFound) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <shared_mutex>
 
 #include "core/data_dir.h"
 #include "lake/delta_log.h"
@@ -38,6 +39,20 @@ std::string AbsolutePath(const std::string& p) {
   std::error_code ec;
   fs::path abs = fs::absolute(p, ec);
   return ec ? p : abs.lexically_normal().string();
+}
+
+// A run writes the warehouse file through its own DuckDB instance, and every
+// query attaches the same file read-only through another one. DuckDB's file
+// lock is per process, so it does not keep them apart: a reader could see
+// blocks the writer is checkpointing. Runs take this lock exclusively and
+// queries share it, per file.
+std::shared_ptr<std::shared_timed_mutex> WarehouseFileLock(const std::string& path) {
+  static std::mutex registry_mu;
+  static std::map<std::string, std::shared_ptr<std::shared_timed_mutex>> registry;
+  std::lock_guard<std::mutex> guard(registry_mu);
+  auto& slot = registry[AbsolutePath(path)];
+  if (!slot) slot = std::make_shared<std::shared_timed_mutex>();
+  return slot;
 }
 
 UnixMicros HourFloor(UnixMicros t) { return t - ((t % kMicrosPerHour) + kMicrosPerHour) % kMicrosPerHour; }
@@ -260,6 +275,8 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     return Status::NotFound("no model named " + request.model + " in " + options_.models_dir);
   }
   const std::string target = TargetPath(options_);
+  const auto file_lock = WarehouseFileLock(target);
+  std::unique_lock<std::shared_timed_mutex> writing(*file_lock);
   if (fs::path parent = fs::path(target).parent_path(); !parent.empty()) {
     SLUICE_RETURN_IF_ERROR(CreateDirectories(parent.string()));
   }
@@ -409,6 +426,8 @@ Result<std::vector<ModelRunRecord>> Warehouse::History(std::string_view model, i
   std::vector<ModelRunRecord> out;
   std::error_code ec;
   if (!fs::exists(target, ec)) return out;
+  const auto file_lock = WarehouseFileLock(target);
+  std::shared_lock<std::shared_timed_mutex> reading(*file_lock);
   lake::DuckDbOptions db_options;
   db_options.path = target;
   db_options.read_only = true;
@@ -448,6 +467,12 @@ Result<QueryResult> RunReadOnlyQuery(const QueryOptions& options, const std::str
   SLUICE_ASSIGN_OR_RETURN(auto db, lake::EmbeddedDuckDb::Open(lake::DuckDbOptions{}));
   SLUICE_RETURN_IF_ERROR(AttachLakeSnapshot(db.get(), options.data_dir + "/lake", options.lake_versions).status());
   const std::string target = options.target_path.empty() ? options.data_dir + "/warehouse.duckdb" : options.target_path;
+  const auto file_lock = WarehouseFileLock(target);
+  std::shared_lock<std::shared_timed_mutex> reading(*file_lock, std::defer_lock);
+  // Waiting for a run counts against the query's time.
+  if (!reading.try_lock_for(std::chrono::milliseconds(std::max<int64_t>(options.timeout_ms, 0)))) {
+    return Status::ResourceExhausted("the warehouse is being rebuilt by a model run; retry when it has finished");
+  }
   std::error_code ec;
   if (fs::exists(target, ec)) {
     SLUICE_RETURN_IF_ERROR(db->Execute("ATTACH " + SqlQuote(target) + " AS warehouse (READ_ONLY); USE warehouse"));
