@@ -87,6 +87,23 @@ struct QueryArgs {
   std::string format = "csv";
   int64_t limit = 10'000;
 };
+struct ProfileGetArgs {
+  std::string id;
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  std::string url, token;  // --url: ask a running server instead
+  std::string fields;
+};
+struct ProfileLateArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  size_t limit = 100;
+};
+struct AttributesLoadArgs {
+  std::string file;
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;
   std::string dataset;
@@ -128,5 +145,8 @@ int RunEtlHistory(const EtlArgs& args);
 int RunQuery(const QueryArgs& args);
 int RunLineageShow(const LineageArgs& args);
 int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
+int RunProfileGet(const ProfileGetArgs& args);  // profile_commands.cc
+int RunProfileLate(const ProfileLateArgs& args);
+int RunAttributesLoad(const AttributesLoadArgs& args);
 
 }  // namespace sluice::cli

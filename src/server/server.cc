@@ -165,7 +165,78 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
   return Status::Ok();
 }
 
+// The `profiles:` section (README "Configuration"). `config_dir` resolves
+// relative file paths.
+Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
+  SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
+                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles"}));
+  profile::ProfileOptions& o = c->profiles;
+  SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
+  auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
+    SLUICE_RETURN_IF_ERROR(pr.Get(key, path));
+    if (path->empty()) return Status::Ok();
+    if (std::filesystem::path(*path).is_relative()) *path = (config_dir / *path).lexically_normal().string();
+    std::ifstream in(*path);
+    if (!in) return Status::InvalidArgument(pr.Where(key) + "cannot read " + *path);
+    text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return Status::Ok();
+  };
+  std::string features_path;
+  SLUICE_RETURN_IF_ERROR(read_file("features", &features_path, &o.features_yaml));
+  if (YAML::Node wm = pr.present() ? pr.node()["watermark"] : YAML::Node(); wm && !wm.IsNull()) {
+    // profiles.watermark replaces the features file's `watermark:` block.
+    try {
+      YAML::Node features = YAML::Load(o.features_yaml.empty() ? std::string(stream::FeatureSet::DefaultsYaml())
+                                                               : o.features_yaml);
+      features["watermark"] = wm;
+      YAML::Emitter out;
+      out << features;
+      o.features_yaml = out.c_str();
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(pr.Where("features") + e.msg);
+    }
+  }
+  auto add_segments = [&](const YAML::Node& list, const std::string& where) -> Status {
+    if (!list || list.IsNull()) return Status::Ok();
+    if (!list.IsSequence()) return Status::InvalidArgument("config " + where + ": expected a list of {name, rule}");
+    for (size_t i = 0; i < list.size(); ++i) {
+      Section seg(list[i], where + "[" + std::to_string(i) + "].");
+      SLUICE_RETURN_IF_ERROR(seg.Check({"name", "rule"}));
+      profile::SegmentDefinition d;
+      SLUICE_RETURN_IF_ERROR(seg.Get("name", &d.name));
+      SLUICE_RETURN_IF_ERROR(seg.Get("rule", &d.rule));
+      if (d.name.empty() || d.rule.empty()) return Status::InvalidArgument(seg.Where("") + "needs a name and a rule");
+      o.segments.push_back(std::move(d));
+    }
+    return Status::Ok();
+  };
+  if (pr.present()) SLUICE_RETURN_IF_ERROR(add_segments(pr.node()["segments"], "profiles.segments"));
+  std::string segments_path, segments_text;
+  SLUICE_RETURN_IF_ERROR(read_file("segments_file", &segments_path, &segments_text));
+  if (!segments_path.empty()) {
+    try {
+      SLUICE_RETURN_IF_ERROR(add_segments(YAML::Load(segments_text), segments_path));
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("config profiles.segments_file: " + segments_path + ": " + e.msg);
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(pr.Get("segment_webhook", &o.segment_webhook));
+  if (!o.segment_webhook.empty() && o.segment_webhook.rfind("http://", 0) != 0 &&
+      o.segment_webhook.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument(pr.Where("segment_webhook") + "expected an http:// or https:// URL");
+  }
+  SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
+  SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));
+  SLUICE_RETURN_IF_ERROR(pr.Get("max_hot_profiles", &o.max_hot_profiles));
+  if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
+    return Status::InvalidArgument("config profiles: " + v.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::string ProfileDbPath(const std::string& data_dir) { return data_dir + "/state/profiles"; }
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   std::ifstream in(path);
@@ -179,7 +250,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ServerConfig c;
   if (!root || root.IsNull()) return c;
   Section top(root, "");
-  SLUICE_RETURN_IF_ERROR(top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse"}));
+  SLUICE_RETURN_IF_ERROR(
+      top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse", "profiles"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -287,6 +359,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(wh.Get("memory_limit", &c.warehouse.duckdb_memory_limit));
   SLUICE_RETURN_IF_ERROR(wh.Get("lineage_endpoint", &c.warehouse.lineage_endpoint));
   SLUICE_RETURN_IF_ERROR(wh.Get("postgres_dsn", &c.warehouse.postgres_dsn));
+  SLUICE_RETURN_IF_ERROR(LoadProfilesSection(top.Sub("profiles"), std::filesystem::path(path).parent_path(), &c));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -336,6 +409,14 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
     s->scheduler_->Start();
   }
+  if (config.profiles_enabled) {
+    profile::ProfileOptions po = config.profiles;
+    po.db_path = ProfileDbPath(config.data_dir);
+    SLUICE_ASSIGN_OR_RETURN(s->profile_store_, profile::ProfileStore::Open(po));
+    SLUICE_ASSIGN_OR_RETURN(s->profile_builder_,
+                            profile::ProfileBuilder::Open(s->profile_store_.get(), s->log_.get(), &s->metrics_));
+    s->profile_builder_->Start();
+  }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   if (!config.quality.plan.empty()) {
     // A bad plan at start-up stops the start: serving without the gate the
@@ -349,6 +430,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                                     "Tracking plan reloads, by result.", {{"result", "refused"}});
   std::vector<ingest::HttpRoute> routes;
   routes.push_back({"POST", "/v1/admin/plan", [raw = s.get()](const ingest::HttpRequest& r) { return raw->PlanRoute(r); }});
+  if (s->profile_store_) {
+    routes.push_back({"GET", "/v1/profiles/", ProfileRoute(s->profile_store_.get(), config.http.read_token, &s->metrics_)});
+  }
   if (config.alerts.enabled) {
     s->alerts_ = std::make_unique<monitor::AlertLoop>(config.alerts, &s->metrics_, config.data_dir);
     routes.push_back({"GET", "/v1/alerts", [loop = s->alerts_.get()](const ingest::HttpRequest&) {
@@ -463,6 +547,12 @@ Status Server::Stop() {
     Status lk = lake_->Stop();
     if (!lk.ok()) std::fprintf(stderr, "sluice: lake: %s\n", lk.ToString().c_str());
     lake_.reset();
+  }
+  if (profile_builder_) {
+    // The same for profiles: a clean stop leaves the last checkpoint at the log's end.
+    Status pr = profile_builder_->Stop();
+    if (!pr.ok()) std::fprintf(stderr, "sluice: profiles: %s\n", pr.ToString().c_str());
+    profile_builder_.reset();
   }
   Status st = log_ ? log_->Close() : Status::Ok();
   if (dedup_ && log_ && st.ok()) {
