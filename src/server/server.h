@@ -64,9 +64,6 @@ struct ServerConfig {
   monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
 };
 
-// "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
-Result<int64_t> ParseDurationSeconds(const std::string& text);
-
 // Loads a YAML config file (see README "Configuration"). Unknown keys and
 // bad values are InvalidArgument naming the key; an unreadable file is
 // NotFound/IOError. Missing keys keep their defaults.
