@@ -71,9 +71,6 @@ struct ServerConfig {
 // DATA/state/profiles.
 std::string ProfileDbPath(const std::string& data_dir);
 
-// "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
-Result<int64_t> ParseDurationSeconds(const std::string& text);
-
 // Loads a YAML config file (see README "Configuration"). Unknown keys and
 // bad values are InvalidArgument naming the key; an unreadable file is
 // NotFound/IOError. Missing keys keep their defaults.

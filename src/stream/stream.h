@@ -34,8 +34,10 @@
 //       gap: 30m                       # optional, session aggregates: overrides session_gap
 //
 // Aggregates (value kind of the result):
-//   count (number) · sum, avg, min, max of a numeric property (number; null when
-//   no event had a number there) · count_distinct of a property (number) ·
+//   count (number) · sum of a numeric property (number, 0 when none counted;
+//   each value is rounded to the nearest millionth and summed exactly, so any
+//   order gives the same bits) · avg, min, max of a numeric property (number;
+//   null when no event had a number there) · count_distinct of a property (number) ·
 //   first, last value of a property (its JSON scalar: number / string / bool;
 //   objects and arrays are skipped) ·
 //   top: most frequent value of a property (string; ties → smaller string) ·
@@ -188,11 +190,13 @@ class Expression {
   // The text it was parsed from.
   const std::string& text() const;
 
- private:
+  // The parsed form; defined in the stream part's private expression_compiled.h.
   struct Compiled;
+
+ private:
   explicit Expression(std::shared_ptr<const Compiled> compiled);
   std::shared_ptr<const Compiled> compiled_;
-  friend class FeatureSet;
+  friend class UserFeatures;  // evaluates feature predicates on its own event view
 };
 
 // ---------------------------------------------------------------- feature set
@@ -254,8 +258,10 @@ class FeatureSet {
   // still fall in it would be late.
   bool WindowFinal(UnixMicros window_end, UnixMicros watermark) const;
 
- private:
+  // The compiled form; defined in the stream part's private feature_compiled.h.
   struct Compiled;
+
+ private:
   explicit FeatureSet(std::shared_ptr<const Compiled> compiled);
   std::shared_ptr<const Compiled> compiled_;
   friend class UserFeatures;
@@ -293,7 +299,13 @@ enum class ApplyOutcome : uint8_t {
   kLateDropped = 1,       // late, policy drop: nothing changed
   kLateLifetimeOnly = 2,  // late, policy lifetime_only: lifetime non-session features updated
   kLateQuarantine = 3,    // late, policy quarantine: nothing changed; the caller quarantines it
+  kOutOfRange = 4,        // event time outside years 0001–9999 (kMinEventTime…kMaxEventTime): nothing changed
 };
+
+// The event times UserFeatures accepts: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59.999999Z,
+// what core/time.h parses. Keeps every window's arithmetic far from overflow.
+constexpr UnixMicros kMinEventTime = -62135596800LL * kMicrosPerSecond;
+constexpr UnixMicros kMaxEventTime = 253402300800LL * kMicrosPerSecond - 1;
 std::string_view ApplyOutcomeName(ApplyOutcome outcome);
 
 struct FeatureValue {

@@ -81,6 +81,7 @@ std::string_view ApplyOutcomeName(ApplyOutcome outcome) {
     case ApplyOutcome::kLateDropped: return "late_dropped";
     case ApplyOutcome::kLateLifetimeOnly: return "late_lifetime_only";
     case ApplyOutcome::kLateQuarantine: return "late_quarantine";
+    case ApplyOutcome::kOutOfRange: return "out_of_range";
   }
   return "applied";
 }
