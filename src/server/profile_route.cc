@@ -20,7 +20,8 @@ ingest::HttpReply Reply(int status, std::string body) {
 
 // The decoded value of `name` in an undecoded query string ("" when absent).
 Result<std::string> QueryParam(std::string_view query, std::string_view name) {
-  auto params = boost::urls::parse_query(query);
+  if (query.empty()) return std::string();
+  auto params = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
   if (!params) return Status::InvalidArgument("query string: " + params.error().message());
   for (const auto& p : *params) {
     if (p.key == name) return std::string(p.value);
@@ -61,13 +62,13 @@ ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_
     }
     constexpr std::string_view kPrefix = "/v1/profiles/";
     std::string_view raw_id = r.path.substr(std::min(r.path.size(), kPrefix.size()));
-    auto pct = boost::urls::make_pct_string_view(raw_id);
+    auto pct = boost::urls::make_pct_string_view(boost::core::string_view(raw_id.data(), raw_id.size()));
     if (!pct) {
       return done(probe.bad_request,
                   Reply(400, ingest::HttpErrorBody(Status::InvalidArgument("id: bad percent-encoding"))));
     }
     std::string id = pct->decode();
-    if (id.empty() || id.find('/') != std::string::npos) {
+    if (id.empty() || raw_id.find('/') != std::string_view::npos) {  // an id's own '/' comes as %2F
       return done(probe.bad_request, Reply(400, ingest::HttpErrorBody(Status::InvalidArgument(
                                                     "id: expected /v1/profiles/{userId or anonymousId}"))));
     }

@@ -76,7 +76,7 @@ TEST_F(ProfileRouteTest, ServesProfilesByEitherIdBehindTheReadToken) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("userId":"u/1@x")"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("traits":{"plan":"pro"})"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(R"("events_lifetime":{"value":2,)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("events_lifetime":{"value":1,)"), std::string::npos) << r.body;
   r = Get("/v1/profiles/a%201?fields=identities");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"({"type":"anonymousId","id":"a 1"})"), std::string::npos) << r.body;

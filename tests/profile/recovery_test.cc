@@ -94,7 +94,7 @@ TEST_F(RecoveryTest, KillNineAtRandomMomentsCountsEveryEventOnce) {
   EXPECT_GT(killed_midway, 0) << "every kill landed after the child had finished: the test proved nothing";
   log::LogOptions lo;
   lo.dir = dir_.Sub("log");
-  log_ = std::move(*log::Log::Open(lo));
+  log_ = log::Log::Open(lo).value();
   OpenStore();
   ASSERT_TRUE(builder_->CatchUp().ok());
   ExpectExactCounts(kEvents);
@@ -120,7 +120,7 @@ TEST_F(RecoveryTest, LogRetentionWaitsForTheProfileConsumer) {
   lo.dir = dir_.Sub("log");
   lo.sync = false;
   lo.segment_bytes = 4096;
-  log_ = std::move(*log::Log::Open(lo));
+  log_ = log::Log::Open(lo).value();
   AppendSpread(400);
   OpenStore();  // registers "profiles" at offset 0
   ASSERT_TRUE(log_->CommitConsumerOffset("other", log_->EndOffset()).ok());
