@@ -1,8 +1,4 @@
 // GET /v1/profiles/{id}: the serving endpoint over ProfileStore.
-#include <boost/url/parse_query.hpp>
-#include <boost/url/pct_string_view.hpp>
-#include <boost/url/src.hpp>  // Boost.URL's compiled part, once in the binary (Debian ships no libboost_url)
-
 #include <chrono>
 
 #include "server/server.h"
@@ -18,13 +14,45 @@ ingest::HttpReply Reply(int status, std::string body) {
   return reply;
 }
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding (`plus_is_space` for query values, as forms
+// send them). InvalidArgument on a '%' not followed by two hex digits.
+Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      int hi = i + 2 < in.size() ? HexValue(in[i + 1]) : -1;
+      int lo = hi >= 0 ? HexValue(in[i + 2]) : -1;
+      if (lo < 0) return Status::InvalidArgument("bad percent-encoding");
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(plus_is_space && in[i] == '+' ? ' ' : in[i]);
+    }
+  }
+  return out;
+}
+
 // The decoded value of `name` in an undecoded query string ("" when absent).
 Result<std::string> QueryParam(std::string_view query, std::string_view name) {
-  if (query.empty()) return std::string();
-  auto params = boost::urls::parse_query(boost::core::string_view(query.data(), query.size()));
-  if (!params) return Status::InvalidArgument("query string: " + params.error().message());
-  for (const auto& p : *params) {
-    if (p.key == name) return std::string(p.value);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    SLUICE_ASSIGN_OR_RETURN(std::string key, PercentDecode(pair.substr(0, eq), true));
+    if (key != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    auto value = PercentDecode(pair.substr(eq + 1), true);
+    if (!value.ok()) return Status::InvalidArgument(std::string(name) + ": " + value.status().message());
+    return value;
   }
   return std::string();
 }
@@ -62,12 +90,12 @@ ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_
     }
     constexpr std::string_view kPrefix = "/v1/profiles/";
     std::string_view raw_id = r.path.substr(std::min(r.path.size(), kPrefix.size()));
-    auto pct = boost::urls::make_pct_string_view(boost::core::string_view(raw_id.data(), raw_id.size()));
-    if (!pct) {
+    auto decoded = PercentDecode(raw_id, false);
+    if (!decoded.ok()) {
       return done(probe.bad_request,
                   Reply(400, ingest::HttpErrorBody(Status::InvalidArgument("id: bad percent-encoding"))));
     }
-    std::string id = pct->decode();
+    const std::string& id = *decoded;
     if (id.empty() || raw_id.find('/') != std::string_view::npos) {  // an id's own '/' comes as %2F
       return done(probe.bad_request, Reply(400, ingest::HttpErrorBody(Status::InvalidArgument(
                                                     "id: expected /v1/profiles/{userId or anonymousId}"))));

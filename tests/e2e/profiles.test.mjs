@@ -188,7 +188,7 @@ test('SDK events for many users become profiles equal to DuckDB over the lake', 
   }
   // The anonymousId answers with the same profile.
   const byAnon = await getProfile('anon-5', 'features.events_lifetime');
-  assert.equal(byAnon.status, 200);
+  assert.equal(byAnon.status, 200, JSON.stringify(byAnon.body));
   assert.equal(byAnon.body.userId, 'user-5');
   assert.equal(byAnon.body.features.events_lifetime.value, profiles.get('user-5').features.events_lifetime.value);
   assert.deepEqual(Object.keys(byAnon.body.features), ['events_lifetime']);
