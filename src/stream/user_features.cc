@@ -509,6 +509,10 @@ class FeatureState {
   virtual void Merge(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo,
                      const FeatureState& other, UnixMicros newest) = 0;
   virtual FeatureValue Evaluate(const CompiledFeature& f, const FeatureDefinition& def, const EvalContext& ctx) const = 0;
+  // The smallest newest event time at which Advance would change anything
+  // (INT64_MAX: never): until then the user's Apply skips Advance, which
+  // keeps the per-event cost to the features an event matches.
+  virtual UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const = 0;
   virtual void Encode(std::string* out) const = 0;
   virtual bool Decode(Decoder* d) = 0;
   virtual size_t MemoryBytes() const = 0;
@@ -522,6 +526,13 @@ int64_t OldestBucket(const CompiledFeature& f, const FeatureDefinition& def, Uni
   if (f.lifetime) return 0;
   if (def.window == WindowKind::kTumbling) return FloorDiv(newest, f.width_us) - 1;
   return FloorDiv(newest - f.window_us, f.width_us) + 1;
+}
+
+// The smallest newest at which OldestBucket passes `index` (the bucket is dropped).
+UnixMicros DropTime(const CompiledFeature& f, const FeatureDefinition& def, int64_t index) {
+  if (f.lifetime) return INT64_MAX;
+  if (def.window == WindowKind::kTumbling) return (index + 2) * f.width_us;
+  return index * f.width_us + f.window_us;
 }
 
 // The buckets [lo, hi] a window as of `as_of` covers and its time range.
@@ -605,6 +616,9 @@ class Buckets {
     return bytes;
   }
   bool empty() const { return buckets_.empty(); }
+  UnixMicros NextDrop(const CompiledFeature& f, const FeatureDefinition& def) const {
+    return buckets_.empty() ? INT64_MAX : DropTime(f, def, buckets_.front().first);
+  }
   const std::vector<std::pair<int64_t, Cell>>& all() const { return buckets_; }
 
  private:
@@ -635,6 +649,9 @@ class WindowedState final : public FeatureState {
     Cell sum;
     buckets_.Sum(range.lo, range.hi, &sum);
     return FeatureValue{def.name, sum.Result(def, ctx), range.start, range.end};
+  }
+  UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&) const override {
+    return buckets_.NextDrop(f, def);
   }
   void Encode(std::string* out) const override { buckets_.Encode(out); }
   bool Decode(Decoder* d) override { return buckets_.Decode(d); }
@@ -695,6 +712,13 @@ class SessionState final : public FeatureState {
       v = Value::Number(static_cast<double>(sum.total_us) / kMicrosPerSecond / static_cast<double>(sum.sessions));
     }
     return FeatureValue{def.name, std::move(v), range.start, range.end};
+  }
+  UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const override {
+    UnixMicros next = folded_.NextDrop(f, def);
+    if (!open_.empty()) {
+      next = std::min(next, open_.front().end + wo.out_of_orderness_us + wo.allowed_lateness_us + def.session_gap_us + 1);
+    }
+    return next;
   }
   void Encode(std::string* out) const override {
     folded_.Encode(out);
@@ -978,14 +1002,27 @@ struct UserState {
   };
   std::vector<Slot> slots;
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
+  // Newest event time from which some feature's Advance changes it (derived, not encoded).
+  UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
   UnixMicros oldest = 0;
 
   UserState() = default;
-  UserState(const UserState& o) : aligned_to(o.aligned_to), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
+  UserState(const UserState& o)
+      : aligned_to(o.aligned_to), next_advance(o.next_advance), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
     slots.reserve(o.slots.size());
     for (const auto& s : o.slots) slots.push_back(Slot{s.fingerprint, s.state->Clone()});
+  }
+
+  // REQUIRES: aligned to `set`.
+  void AdvanceAll(const FeatureSet::Compiled& set) {
+    next_advance = INT64_MAX;
+    for (size_t i = 0; i < set.compiled.size(); ++i) {
+      FeatureState& state = *slots[i].state;
+      state.Advance(set.compiled[i], set.features[i], set.watermark, newest);
+      next_advance = std::min(next_advance, state.NextChange(set.compiled[i], set.features[i], set.watermark));
+    }
   }
 
   // Makes slots[i] the state of set.compiled[i]: kept when its fingerprint
@@ -1007,6 +1044,7 @@ struct UserState {
     }
     slots = std::move(aligned);
     aligned_to = set.id;
+    next_advance = INT64_MIN;
   }
 };
 
@@ -1083,11 +1121,11 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
       }
       in.tie = tie;
     }
-    s.slots[i].state->Add(f, c.features[i], wo, in, s.newest);
+    FeatureState& state = *s.slots[i].state;
+    state.Add(f, c.features[i], wo, in, s.newest);
+    s.next_advance = std::min(s.next_advance, state.NextChange(f, c.features[i], wo));
   }
-  if (advanced) {
-    for (size_t i = 0; i < c.compiled.size(); ++i) s.slots[i].state->Advance(c.compiled[i], c.features[i], wo, s.newest);
-  }
+  if (advanced && s.newest >= s.next_advance) s.AdvanceAll(c);
   return outcome;
 }
 
@@ -1198,8 +1236,8 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
         break;
       }
     }
-    s.slots[i].state->Advance(f, c.features[i], wo, s.newest);
   }
+  s.AdvanceAll(c);
 }
 
 UnixMicros UserFeatures::newest_event_time() const {
