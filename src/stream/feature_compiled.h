@@ -39,10 +39,11 @@ enum class CellKind : uint8_t {
 };
 
 // count_distinct: KMV sketch size per bucket; top: bottom-k sample per bucket;
-// the longest first/last/top value kept.
+// the longest first/last value and top value kept (stream.h "Bounds").
 constexpr size_t kDistinctSketchK = 64;
-constexpr size_t kTopSampleK = 16;
+constexpr size_t kTopSampleK = 8;
 constexpr size_t kMaxValueBytes = 128;
+constexpr size_t kMaxTopValueBytes = 64;
 
 struct CompiledFeature {
   uint8_t type_mask = 0;               // bit 1 << EventType; 0: every type

@@ -77,6 +77,7 @@ features:
     aggregate: top
     property: properties.category
     window: 30d
+    bucket: 1d                    # 31 buckets of up to 8 categories each
 )";
 
 std::atomic<uint64_t> next_set_id{1};
@@ -373,10 +374,10 @@ class Compiler {
       return Status::Ok();
     }
     def->window = WindowKind::kSliding;
-    Status parsed = ParseDuration(window, where, &def->window_us);
-    if (!parsed.ok()) {
+    if (!ParseDurationSeconds(window).ok()) {
       return Status::InvalidArgument(where + ": \"" + window + "\" is not lifetime, a duration (30m, 24h, 7d) or tumbling DURATION");
     }
+    SLUICE_RETURN_IF_ERROR(ParseDuration(window, where, &def->window_us));
     if (def->window_us == 0) return Status::InvalidArgument(where + ": must be more than 0");
     if (has_bucket) {
       SLUICE_RETURN_IF_ERROR(ParseDuration(bucket, at + ".bucket", &def->bucket_us));

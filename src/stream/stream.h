@@ -73,11 +73,11 @@
 // - count_distinct: a KMV sketch of 64-bit hashes of the values, k = 64 per
 //   bucket: exact while the window has ≤ 64 distinct values, then an estimate
 //   with ~13 % relative standard error.
-// - top: per bucket the exact counts of the 16 values with the smallest hash
+// - top: per bucket the exact counts of the 8 values with the smallest hash
 //   (a bottom-k sample of the distinct values): exact while every bucket has
-//   ≤ 16 distinct values; beyond that, a value outside a bucket's sample loses
-//   that bucket's count.
-// - first/last/top values keep at most 128 bytes (cut at a UTF-8 boundary).
+//   ≤ 8 distinct values; beyond that, a value outside a bucket's sample loses
+//   that bucket's count (so a frequent value can be missed).
+// - first/last values keep at most 128 bytes, top values 64 (cut at a UTF-8 boundary).
 // - sessions ending after the compaction horizon are kept as intervals; older
 //   ones are folded into per-bucket / lifetime session counts and durations.
 //   Horizon = newest event time − out_of_orderness − allowed_lateness − gap: no

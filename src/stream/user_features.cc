@@ -40,10 +40,10 @@ bool GetTime(Decoder* d, UnixMicros* t) { return GetSigned(d, t) && *t >= kMinEv
 // encodings do not depend on which arrived first.
 double Canonical(double x) { return x == 0 ? 0.0 : x; }
 
-// Keeps at most kMaxValueBytes, cut before a UTF-8 continuation byte.
-void AssignBounded(std::string* out, std::string_view s) {
-  if (s.size() > kMaxValueBytes) {
-    size_t n = kMaxValueBytes;
+// Keeps at most `max` bytes, cut before a UTF-8 continuation byte.
+void AssignBounded(std::string* out, std::string_view s, size_t max = kMaxValueBytes) {
+  if (s.size() > max) {
+    size_t n = max;
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
     s = s.substr(0, n);
   }
@@ -116,11 +116,12 @@ bool DecodeValue(Decoder* d, Value* v) {
   return false;
 }
 
-// The text `top` counts: strings as they are, other scalars as JSON.
+// The text `top` counts: strings as they are, other scalars as JSON; at most
+// kMaxTopValueBytes.
 void TopText(const Value& v, std::string* out) {
   out->clear();
   if (v.kind == ValueKind::kString) {
-    AssignBounded(out, v.string);
+    AssignBounded(out, v.string, kMaxTopValueBytes);
   } else {
     AppendValueJson(out, v);
   }
@@ -172,6 +173,7 @@ struct CountCell {
   static constexpr CellKind kKind = CellKind::kCount;
   static constexpr size_t kMaxHeapBytes = 0;
   uint64_t n = 0;
+  static bool Accepts(const Input&) { return true; }
   void Add(const Input&) { ++n; }
   void Merge(const CountCell& o, bool) { n += o.n; }
   void Encode(std::string* out) const { PutVarint64(out, n); }
@@ -188,10 +190,13 @@ struct SumCell {
   // far beyond any sum of doubles clamped to ±9.2e12 each.
   static constexpr double kScale = 1e6;
   static constexpr double kMaxMicros = 9.2e18;
+  // A decoded sum beyond this is corruption: 2^100 millionths take 2^37
+  // events at the per-value clamp, and keeping far below 2^127 keeps Add from overflowing.
+  static constexpr __int128 kMaxDecodedMicros = static_cast<__int128>(1) << 100;
   uint64_t n = 0;
   __int128 micros = 0;
+  static bool Accepts(const Input& in) { return in.value->kind == ValueKind::kNumber; }
   void Add(const Input& in) {
-    if (in.value->kind != ValueKind::kNumber) return;
     double scaled = std::clamp(in.value->number * kScale, -kMaxMicros, kMaxMicros);
     ++n;
     micros += static_cast<int64_t>(std::llround(scaled));
@@ -211,7 +216,7 @@ struct SumCell {
     if (!d->GetVarint64(&n) || !d->GetVarint64(&lo) || !d->GetVarint64(&hi)) return false;
     unsigned __int128 z = (static_cast<unsigned __int128>(hi) << 64) | lo;
     micros = static_cast<__int128>(z >> 1) ^ -static_cast<__int128>(z & 1);
-    return true;
+    return micros < kMaxDecodedMicros && micros > -kMaxDecodedMicros;
   }
   size_t HeapBytes() const { return 0; }
   Value Result(const FeatureDefinition& def, const EvalContext&) const {
@@ -232,9 +237,8 @@ struct ExtremeCell {
     if (!has || (kIsMax ? x > v : x < v)) v = x;
     has = true;
   }
-  void Add(const Input& in) {
-    if (in.value->kind == ValueKind::kNumber) Offer(in.value->number);
-  }
+  static bool Accepts(const Input& in) { return in.value->kind == ValueKind::kNumber; }
+  void Add(const Input& in) { Offer(in.value->number); }
   void Merge(const ExtremeCell& o, bool) {
     if (o.has) Offer(o.v);
   }
@@ -265,6 +269,8 @@ struct DistinctCell {
   std::vector<uint64_t> hashes;  // ascending
   bool saturated = false;        // a hash was ever cut: more than K distinct values
   void Insert(uint64_t h, bool bounded) {
+    // Reserved once, exactly, so the memory bound holds (and before taking an iterator).
+    if (hashes.capacity() == 0 && bounded) hashes.reserve(kDistinctSketchK + 1);
     auto it = std::lower_bound(hashes.begin(), hashes.end(), h);
     if (it != hashes.end() && *it == h) return;
     if (bounded && hashes.size() == kDistinctSketchK) {
@@ -273,12 +279,10 @@ struct DistinctCell {
       hashes.pop_back();
       it = std::lower_bound(hashes.begin(), hashes.end(), h);
     }
-    if (hashes.capacity() == 0 && bounded) hashes.reserve(kDistinctSketchK + 1);
     hashes.insert(it, h);
   }
-  void Add(const Input& in) {
-    if (in.value->kind != ValueKind::kNull) Insert(DistinctHash(*in.value), true);
-  }
+  static bool Accepts(const Input& in) { return in.value->kind != ValueKind::kNull; }
+  void Add(const Input& in) { Insert(DistinctHash(*in.value), true); }
   void Merge(const DistinctCell& o, bool bounded) {
     for (uint64_t h : o.hashes) Insert(h, true);
     saturated = saturated || o.saturated;
@@ -313,7 +317,7 @@ struct DistinctCell {
   Value Result(const FeatureDefinition&, const EvalContext&) const {
     if (!saturated) return Value::Number(static_cast<double>(hashes.size()));
     // The K-th smallest of n uniform hashes sits near K/n of the range.
-    double kth = (static_cast<double>(hashes.back()) + 1) / 18446744073709551616.0;
+    double kth = (static_cast<double>(hashes.back()) + 1.0) / 18446744073709551616.0;
     return Value::Number(std::round((kDistinctSketchK - 1) / kth));
   }
 };
@@ -332,8 +336,9 @@ struct PickCell {
     int order = t2 != t ? (t2 < t ? -1 : 1) : tie2 != tie ? (tie2 < tie ? -1 : 1) : ValueOrder(v2, v);
     return kIsLast ? order > 0 : order < 0;
   }
+  static bool Accepts(const Input& in) { return in.value->kind != ValueKind::kNull; }
   void Add(const Input& in) {
-    if (in.value->kind == ValueKind::kNull || !Beats(in.t, in.tie, *in.value)) return;
+    if (!Beats(in.t, in.tie, *in.value)) return;
     has = true;
     t = in.t;
     tie = in.tie;
@@ -370,6 +375,7 @@ struct TimeCell {
   static constexpr size_t kMaxHeapBytes = 0;
   bool has = false;
   UnixMicros t = 0;
+  static bool Accepts(const Input&) { return true; }
   void Add(const Input& in) {
     if (!has || in.t > t) t = in.t;
     has = true;
@@ -405,10 +411,11 @@ struct TopCell {
     uint64_t count;
     std::string text;
   };
-  static constexpr size_t kMaxHeapBytes = (kTopSampleK + 1) * (sizeof(Entry) + 2 * kMaxValueBytes + 1);
+  static constexpr size_t kMaxHeapBytes = (kTopSampleK + 1) * (sizeof(Entry) + kMaxTopValueBytes + 1);
   std::vector<Entry> entries;  // ascending hash
 
   void Count(uint64_t h, uint64_t count, std::string_view text, bool bounded) {
+    if (entries.capacity() == 0 && bounded) entries.reserve(kTopSampleK + 1);
     auto it = std::lower_bound(entries.begin(), entries.end(), h, [](const Entry& e, uint64_t x) { return e.hash < x; });
     if (it != entries.end() && it->hash == h) {
       it->count += count;
@@ -420,11 +427,10 @@ struct TopCell {
       entries.pop_back();
       it = entries.begin() + static_cast<ptrdiff_t>(at);
     }
-    if (entries.capacity() == 0 && bounded) entries.reserve(kTopSampleK + 1);
     entries.insert(it, Entry{h, count, std::string(text)});
   }
+  static bool Accepts(const Input& in) { return in.value->kind != ValueKind::kNull; }
   void Add(const Input& in) {
-    if (in.value->kind == ValueKind::kNull) return;
     thread_local std::string text;
     TopText(*in.value, &text);
     Count(HashText(text), 1, text, true);
@@ -446,7 +452,9 @@ struct TopCell {
     for (uint64_t i = 0; i < n; ++i) {
       Entry e;
       std::string_view text;
-      if (!d->GetVarint64(&e.count) || e.count == 0 || !d->GetLengthPrefixed(&text) || text.size() > kMaxValueBytes) return false;
+      if (!d->GetVarint64(&e.count) || e.count == 0 || !d->GetLengthPrefixed(&text) || text.size() > kMaxTopValueBytes) {
+        return false;
+      }
       e.text.assign(text);
       e.hash = HashText(text);
       if (!entries.empty() && entries.back().hash >= e.hash) return false;
@@ -501,6 +509,10 @@ class FeatureState {
   virtual void Merge(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo,
                      const FeatureState& other, UnixMicros newest) = 0;
   virtual FeatureValue Evaluate(const CompiledFeature& f, const FeatureDefinition& def, const EvalContext& ctx) const = 0;
+  // The smallest newest event time at which Advance would change anything
+  // (INT64_MAX: never): until then the user's Apply skips Advance, which
+  // keeps the per-event cost to the features an event matches.
+  virtual UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const = 0;
   virtual void Encode(std::string* out) const = 0;
   virtual bool Decode(Decoder* d) = 0;
   virtual size_t MemoryBytes() const = 0;
@@ -514,6 +526,13 @@ int64_t OldestBucket(const CompiledFeature& f, const FeatureDefinition& def, Uni
   if (f.lifetime) return 0;
   if (def.window == WindowKind::kTumbling) return FloorDiv(newest, f.width_us) - 1;
   return FloorDiv(newest - f.window_us, f.width_us) + 1;
+}
+
+// The smallest newest at which OldestBucket passes `index` (the bucket is dropped).
+UnixMicros DropTime(const CompiledFeature& f, const FeatureDefinition& def, int64_t index) {
+  if (f.lifetime) return INT64_MAX;
+  if (def.window == WindowKind::kTumbling) return (index + 2) * f.width_us;
+  return index * f.width_us + f.window_us;
 }
 
 // The buckets [lo, hi] a window as of `as_of` covers and its time range.
@@ -579,9 +598,12 @@ class Buckets {
       int64_t delta;
       if (!GetSigned(d, &delta)) return false;
       // Bucket indexes are event times divided by ≥ 1 s: far inside ±2^62.
-      if (delta < -(int64_t{1} << 62) || delta > (int64_t{1} << 62)) return false;
-      int64_t index = prev + delta;
-      if (i > 0 && delta <= 0) return false;
+      constexpr int64_t kMaxIndex = int64_t{1} << 62;
+      int64_t index;
+      if (delta < -kMaxIndex || delta > kMaxIndex || __builtin_add_overflow(prev, delta, &index) ||
+          index < -kMaxIndex || index > kMaxIndex || (i > 0 && delta <= 0)) {
+        return false;
+      }
       buckets_.emplace_back(index, Cell{});
       if (!buckets_.back().second.Decode(d)) return false;
       prev = index;
@@ -594,6 +616,9 @@ class Buckets {
     return bytes;
   }
   bool empty() const { return buckets_.empty(); }
+  UnixMicros NextDrop(const CompiledFeature& f, const FeatureDefinition& def) const {
+    return buckets_.empty() ? INT64_MAX : DropTime(f, def, buckets_.front().first);
+  }
   const std::vector<std::pair<int64_t, Cell>>& all() const { return buckets_; }
 
  private:
@@ -606,6 +631,8 @@ class WindowedState final : public FeatureState {
   CellKind kind() const override { return Cell::kKind; }
   void Add(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&, const Input& in,
            UnixMicros newest) override {
+    // A bucket only for events the cell takes, so no empty cells are kept.
+    if (!Cell::Accepts(in)) return;
     int64_t index = BucketOf(f, in.t);
     if (index < OldestBucket(f, def, newest)) return;
     buckets_.Find(index, true)->Add(in);
@@ -622,6 +649,9 @@ class WindowedState final : public FeatureState {
     Cell sum;
     buckets_.Sum(range.lo, range.hi, &sum);
     return FeatureValue{def.name, sum.Result(def, ctx), range.start, range.end};
+  }
+  UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&) const override {
+    return buckets_.NextDrop(f, def);
   }
   void Encode(std::string* out) const override { buckets_.Encode(out); }
   bool Decode(Decoder* d) override { return buckets_.Decode(d); }
@@ -682,6 +712,13 @@ class SessionState final : public FeatureState {
       v = Value::Number(static_cast<double>(sum.total_us) / kMicrosPerSecond / static_cast<double>(sum.sessions));
     }
     return FeatureValue{def.name, std::move(v), range.start, range.end};
+  }
+  UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const override {
+    UnixMicros next = folded_.NextDrop(f, def);
+    if (!open_.empty()) {
+      next = std::min(next, open_.front().end + wo.out_of_orderness_us + wo.allowed_lateness_us + def.session_gap_us + 1);
+    }
+    return next;
   }
   void Encode(std::string* out) const override {
     folded_.Encode(out);
@@ -849,9 +886,12 @@ class EventView {
     if (parser_.iterate(padded_.data(), json.size(), padded_.size()).get(doc) != simdjson::SUCCESS) return;
     od::object object;
     if (doc.get_object().get(object) != simdjson::SUCCESS) return;
-    // Malformed JSON leaves the paths not reached yet null: ingest accepted
-    // only valid JSON, so this is corruption upstream, not an event to fail.
-    (void)Walk(object, 0, ids, n);
+    // Properties that are not a valid JSON object read as missing, all of
+    // them: ingest accepts only valid JSON, so this is damage upstream, and
+    // the event still counts where no property is needed.
+    if (Walk(object, 0, ids, n) != simdjson::SUCCESS) {
+      for (size_t i = 0; i < n; ++i) values_[ids[i]] = Value();
+    }
   }
 
   simdjson::error_code Walk(od::object& object, size_t depth, const size_t* ids, size_t n) {
@@ -962,14 +1002,27 @@ struct UserState {
   };
   std::vector<Slot> slots;
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
+  // Newest event time from which some feature's Advance changes it (derived, not encoded).
+  UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
   UnixMicros oldest = 0;
 
   UserState() = default;
-  UserState(const UserState& o) : aligned_to(o.aligned_to), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
+  UserState(const UserState& o)
+      : aligned_to(o.aligned_to), next_advance(o.next_advance), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
     slots.reserve(o.slots.size());
     for (const auto& s : o.slots) slots.push_back(Slot{s.fingerprint, s.state->Clone()});
+  }
+
+  // REQUIRES: aligned to `set`.
+  void AdvanceAll(const FeatureSet::Compiled& set) {
+    next_advance = INT64_MAX;
+    for (size_t i = 0; i < set.compiled.size(); ++i) {
+      FeatureState& state = *slots[i].state;
+      state.Advance(set.compiled[i], set.features[i], set.watermark, newest);
+      next_advance = std::min(next_advance, state.NextChange(set.compiled[i], set.features[i], set.watermark));
+    }
   }
 
   // Makes slots[i] the state of set.compiled[i]: kept when its fingerprint
@@ -991,6 +1044,7 @@ struct UserState {
     }
     slots = std::move(aligned);
     aligned_to = set.id;
+    next_advance = INT64_MIN;
   }
 };
 
@@ -1067,11 +1121,11 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
       }
       in.tie = tie;
     }
-    s.slots[i].state->Add(f, c.features[i], wo, in, s.newest);
+    FeatureState& state = *s.slots[i].state;
+    state.Add(f, c.features[i], wo, in, s.newest);
+    s.next_advance = std::min(s.next_advance, state.NextChange(f, c.features[i], wo));
   }
-  if (advanced) {
-    for (size_t i = 0; i < c.compiled.size(); ++i) s.slots[i].state->Advance(c.compiled[i], c.features[i], wo, s.newest);
-  }
+  if (advanced && s.newest >= s.next_advance) s.AdvanceAll(c);
   return outcome;
 }
 
@@ -1182,8 +1236,8 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
         break;
       }
     }
-    s.slots[i].state->Advance(f, c.features[i], wo, s.newest);
   }
+  s.AdvanceAll(c);
 }
 
 UnixMicros UserFeatures::newest_event_time() const {
