@@ -368,8 +368,16 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   rocksdb::WriteBatch batch;
   std::vector<SegmentChange> changes;
   std::string value;
-  for (auto& [key, p] : hot) {
-    if (!p.dirty) continue;
+  // In key order: RocksDB's memtable (a skip list) inserts a sorted run
+  // faster than the hash map's order (it reuses the previous insert's path).
+  std::vector<std::pair<const std::string, HotProfile>*> dirty;
+  for (auto& entry : hot) {
+    if (entry.second.dirty) dirty.push_back(&entry);
+  }
+  std::sort(dirty.begin(), dirty.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (auto* entry : dirty) {
+    const std::string& key = entry->first;
+    HotProfile& p = entry->second;
     if (p.removed) {
       if (p.stored) batch.Delete(store->profiles, key);
       for (const SegmentMembership& s : p.record.segments) {
@@ -383,7 +391,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     }
     JsonFields attributes;
     const bool attributes_change = !p.new_traits.empty() || !p.absorbed.empty();
-    if (attributes_change || !store->segments.empty()) SLUICE_RETURN_IF_ERROR(store->ReadAttributes(key, &attributes));
+    if (attributes_change || store->segments_read_attributes) SLUICE_RETURN_IF_ERROR(store->ReadAttributes(key, &attributes));
     if (attributes_change) {
       // Attributes of merged profiles fill keys this one lacks; identify
       // traits replace what they name.

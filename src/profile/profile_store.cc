@@ -133,6 +133,11 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   SLUICE_ASSIGN_OR_RETURN(stream::FeatureSet set, CompileFeatures(options));
   impl->features.emplace(std::move(set));
   SLUICE_ASSIGN_OR_RETURN(impl->segments, CompileSegments(options, *impl->features));
+  for (const CompiledSegment& seg : impl->segments) {
+    for (const std::string& name : seg.rule.Names()) {
+      if (impl->features->Find(name) < 0 && name.rfind("traits.", 0) != 0) impl->segments_read_attributes = true;
+    }
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options.db_path).parent_path(), ec);

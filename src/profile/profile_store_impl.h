@@ -44,6 +44,9 @@ struct ProfileStore::Impl {
   ProfileOptions options;
   std::optional<stream::FeatureSet> features;
   std::vector<CompiledSegment> segments;
+  // Some segment rule names an attribute (not a feature, not traits.X): a
+  // checkpoint must then read each changed profile's attributes.
+  bool segments_read_attributes = false;
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* meta = nullptr;  // the default family
   rocksdb::ColumnFamilyHandle* profiles = nullptr;
