@@ -11,11 +11,14 @@
 //   builder  ProfileBuilder::CatchUp on a fresh store: read + decode +
 //            identity + Apply + segments (one rule) + RocksDB checkpoints
 //            (WriteBatch, fsync) every 100k events + log consumer offset.
+//   get      ProfileStore::GetJson of random users (RocksDB Gets, Evaluate
+//            as of now, JSON): the serving path without HTTP.
 // Each phase reports events/s of wall time and events per CPU-second of the
 // whole process (RocksDB's background flushes included), i.e. per core.
 // Prints RESULT lines (key=value) for bench/profile.sh.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -171,6 +174,19 @@ int main(int argc, char** argv) {
     Timer t;
     if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
     t.Report("builder", events);
+    // Reads as the HTTP route makes them (RocksDB Gets + Evaluate + JSON),
+    // in-process: what GET /v1/profiles/{id} costs before HTTP.
+    const uint64_t reads = std::min<uint64_t>(events, 200'000);
+    Timer r;
+    size_t bytes = 0;
+    const UnixMicros now = NowMicros();
+    for (uint64_t i = 0; i < reads; ++i) {
+      auto json = (*store)->GetJson("user-" + std::to_string(rng() % users), {}, now);
+      if (!json.ok() && json.status().code() != StatusCode::kNotFound) return Die("get", json.status());
+      if (json.ok()) bytes += json->size();
+    }
+    r.Report("get", reads);
+    std::printf("RESULT get_mean_json_bytes=%zu\n", static_cast<size_t>(bytes / reads));
     std::printf("RESULT checkpoints=%llu members_big_spender=%llu\n",
                 static_cast<unsigned long long>(metrics.CounterSum("sluice_profile_checkpoints_total")),
                 static_cast<unsigned long long>(*(*store)->SegmentSize("big_spender")));

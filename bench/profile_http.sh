@@ -14,7 +14,7 @@
 # free loopback port is filled with PROFILES keys of that size and
 # redis-benchmark GETs random keys with the same connections.
 #
-# Environment: PROFILES (1000000), CONNS (32), THREADS (2), SECONDS (15),
+# Environment: PROFILES (1000000), CONNS (32), THREADS (2), DURATION (15, seconds),
 # BUILD (build), KEEP_DATA=1. Output: Markdown table on stdout and in
 # bench/out/profile_http.md.
 set -euo pipefail
@@ -23,7 +23,7 @@ ROOT=$(pwd)
 PROFILES=${PROFILES:-1000000}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
-SECONDS_RUN=${SECONDS:-15}
+SECONDS_RUN=${DURATION:-15}
 BUILD=${BUILD:-build}
 OUT=$ROOT/bench/out
 log() { echo "profile_http.sh: $*" >&2; }

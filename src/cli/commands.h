@@ -145,6 +145,9 @@ int RunEtlHistory(const EtlArgs& args);
 int RunQuery(const QueryArgs& args);
 int RunLineageShow(const LineageArgs& args);
 int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
+// libcurl CURLOPT_WRITEFUNCTION: appends the received bytes to the
+// std::string passed as CURLOPT_WRITEDATA.
+size_t AppendCurlBody(char* data, size_t size, size_t n, void* out);
 int RunProfileGet(const ProfileGetArgs& args);  // profile_commands.cc
 int RunProfileLate(const ProfileLateArgs& args);
 int RunAttributesLoad(const AttributesLoadArgs& args);

@@ -13,11 +13,6 @@ namespace sluice::cli {
 
 namespace {
 
-size_t AppendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // The store of `data_dir`, caught up with its log: what a server would serve
 // once its builder reached the log's end.
 struct OpenProfiles {
@@ -54,7 +49,7 @@ int GetFromServer(const ProfileGetArgs& args) {
   constexpr long kTimeoutMs = 5000;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendCurlBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, kTimeoutMs);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);

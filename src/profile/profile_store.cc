@@ -34,11 +34,36 @@ void AppendIdentity(std::string* out, std::string_view kind_and_id) {
   out->push_back('}');
 }
 
-void AppendTime(std::string* out, UnixMicros t) {
-  out->push_back('"');
-  *out += FormatIso8601(t);
-  out->push_back('"');
-}
+// Appends `t` as a quoted ISO-8601 string. A profile repeats a few times
+// (as_of, bucket-aligned window ends) many times over, and formatting one
+// costs more than copying it: recent ones are copied from the output itself.
+class TimeWriter {
+ public:
+  explicit TimeWriter(std::string* out) : out_(out) {}
+  void Append(UnixMicros t) {
+    for (const Seen& s : seen_) {
+      if (s.len && s.t == t) {
+        out_->append(*out_, s.pos, s.len);
+        return;
+      }
+    }
+    const size_t pos = out_->size();
+    out_->push_back('"');
+    AppendIso8601(out_, t);
+    out_->push_back('"');
+    seen_[next_++ % kSeen] = {t, pos, out_->size() - pos};
+  }
+
+ private:
+  static constexpr size_t kSeen = 4;
+  struct Seen {
+    UnixMicros t = 0;
+    size_t pos = 0, len = 0;
+  };
+  std::string* out_;
+  Seen seen_[kSeen];
+  size_t next_ = 0;
+};
 
 }  // namespace
 
@@ -228,15 +253,16 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   ProfileRecord rec;
   SLUICE_RETURN_IF_ERROR(m.Find(id, &key, &rec));
   std::string out;
-  out.reserve(1024);
+  out.reserve(2048);
+  TimeWriter times(&out);
   out += "{\"id\":";
   AppendJsonString(&out, id);
   out += key[0] == kUserKind ? ",\"userId\":" : ",\"anonymousId\":";
   AppendJsonString(&out, std::string_view(key).substr(1));
   out += ",\"asOf\":";
-  AppendTime(&out, now);
+  times.Append(now);
   out += ",\"lastEventAt\":";
-  AppendTime(&out, rec.last_event_us);
+  times.Append(rec.last_event_us);
   if (fields.sections & kFieldTraits) {
     out += ",\"traits\":";
     out += rec.traits.empty() ? "{}" : rec.traits;
@@ -267,9 +293,9 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
       out += ":{\"value\":";
       stream::AppendValueJson(&out, v.value);
       out += ",\"windowStart\":";
-      AppendTime(&out, v.window_start);
+      times.Append(v.window_start);
       out += ",\"windowEnd\":";
-      AppendTime(&out, v.window_end);
+      times.Append(v.window_end);
       out.push_back('}');
     }
     out.push_back('}');
@@ -281,7 +307,7 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
       out += "{\"name\":";
       AppendJsonString(&out, rec.segments[i].name);
       out += ",\"enteredAt\":";
-      AppendTime(&out, rec.segments[i].entered_at_us);
+      times.Append(rec.segments[i].entered_at_us);
       out.push_back('}');
     }
     out.push_back(']');

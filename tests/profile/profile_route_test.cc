@@ -2,7 +2,6 @@
 // `profiles:` config section.
 #include <gtest/gtest.h>
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -17,13 +16,6 @@ namespace {
 using boost::beast::http::verb;
 using testing::HttpClient;
 using testing::HttpResult;
-
-std::string Basic(const std::string& key) {
-  std::string plain = key + ":";
-  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
-  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
-  return "Basic " + out;
-}
 
 class ProfileRouteTest : public ::testing::Test {
  protected:
@@ -67,7 +59,7 @@ TEST_F(ProfileRouteTest, ServesProfilesByEitherIdBehindTheReadToken) {
   HttpResult r = client_->Post("/v1/batch",
                                R"({"batch":[{"type":"track","anonymousId":"a 1","event":"Viewed"},)"
                                R"({"type":"identify","userId":"u/1@x","anonymousId":"a 1","traits":{"plan":"pro"}}]})",
-                               {{"Authorization", Basic("WK")}});
+                               {{"Authorization", testing::BasicAuth("WK")}});
   ASSERT_EQ(r.status, 200) << r.body;
   WaitForProfiles();
   EXPECT_EQ(Get("/v1/profiles/u%2F1%40x", "").status, 401);
