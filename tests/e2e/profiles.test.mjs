@@ -8,6 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { once } from 'node:events';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -51,9 +53,19 @@ let dir;
 let dataDir;
 let config;
 let srv;
+let hook;
+const posts = [];
 
 before(async () => {
   assert.ok(haveSluice(), `sluice binary not found at ${sluiceBin()}; build it first (or set SLUICE_BIN)`);
+  // The segment webhook's receiver.
+  hook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { posts.push(JSON.parse(body)); res.end('ok'); });
+  });
+  hook.listen(0, '127.0.0.1');
+  await once(hook, 'listening');
   dir = makeTempDir('sluice-profiles-');
   dataDir = path.join(dir, 'data');
   writeFileSync(path.join(dir, 'features.yaml'), FEATURES_YAML);
@@ -68,6 +80,7 @@ warehouse:
 profiles:
   features: features.yaml
   checkpoint_interval_ms: 100
+  segment_webhook: http://127.0.0.1:${hook.address().port}/segments
   segments:
     - name: big_spender
       rule: revenue_lifetime >= 100
@@ -86,6 +99,7 @@ profiles:
 
 after(async () => {
   if (srv && srv.running()) await srv.kill();
+  hook?.close();
   cleanupTempDirs();
 });
 
@@ -195,6 +209,12 @@ test('SDK events for many users become profiles equal to DuckDB over the lake', 
   // Segment gauges agree with the profiles.
   const big = [...profiles.values()].filter((p) => p.segments.some((s) => s.name === 'big_spender')).length;
   assert.equal(await metric(srv.url, 'sluice_segment_members{segment="big_spender"}'), big);
+  // …and so do the webhook's posts (each profile entered once; none left: revenue only grows).
+  for (let i = 0; i < 100 && posts.filter((p) => p.segment === 'big_spender').length < big; i++) await sleep(50);
+  const entered = posts.filter((p) => p.segment === 'big_spender');
+  assert.equal(entered.length, big);
+  assert.ok(entered.every((p) => p.change === 'entered' && /^user-\d+$/.test(p.userId) && isoMicros(p.at) > 0n));
+  assert.equal(new Set(entered.map((p) => p.userId)).size, big);
 
   // The CLI, against the running server and then the stopped data directory.
   const viaUrl = await runSluice(['profile', 'get', 'user-7', '--url', srv.url, '--token', READ_TOKEN]);
