@@ -999,10 +999,13 @@ struct UserState {
   struct Slot {
     uint64_t fingerprint = 0;
     std::unique_ptr<FeatureState> state;
+    // This state's NextChange, kept beside the pointer so Apply need not
+    // touch a state whose Advance would do nothing (derived, not encoded).
+    UnixMicros next_change = INT64_MIN;
   };
   std::vector<Slot> slots;
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
-  // Newest event time from which some feature's Advance changes it (derived, not encoded).
+  // min over slots' next_change (derived, not encoded).
   UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
@@ -1012,16 +1015,19 @@ struct UserState {
   UserState(const UserState& o)
       : aligned_to(o.aligned_to), next_advance(o.next_advance), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
     slots.reserve(o.slots.size());
-    for (const auto& s : o.slots) slots.push_back(Slot{s.fingerprint, s.state->Clone()});
+    for (const auto& s : o.slots) slots.push_back(Slot{s.fingerprint, s.state->Clone(), s.next_change});
   }
 
-  // REQUIRES: aligned to `set`.
+  // Advances the states `newest` has reached. REQUIRES: aligned to `set`.
   void AdvanceAll(const FeatureSet::Compiled& set) {
     next_advance = INT64_MAX;
     for (size_t i = 0; i < set.compiled.size(); ++i) {
-      FeatureState& state = *slots[i].state;
-      state.Advance(set.compiled[i], set.features[i], set.watermark, newest);
-      next_advance = std::min(next_advance, state.NextChange(set.compiled[i], set.features[i], set.watermark));
+      Slot& slot = slots[i];
+      if (newest >= slot.next_change) {
+        slot.state->Advance(set.compiled[i], set.features[i], set.watermark, newest);
+        slot.next_change = slot.state->NextChange(set.compiled[i], set.features[i], set.watermark);
+      }
+      next_advance = std::min(next_advance, slot.next_change);
     }
   }
 
@@ -1121,9 +1127,10 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
       }
       in.tie = tie;
     }
-    FeatureState& state = *s.slots[i].state;
-    state.Add(f, c.features[i], wo, in, s.newest);
-    s.next_advance = std::min(s.next_advance, state.NextChange(f, c.features[i], wo));
+    auto& slot = s.slots[i];
+    slot.state->Add(f, c.features[i], wo, in, s.newest);
+    slot.next_change = slot.state->NextChange(f, c.features[i], wo);
+    s.next_advance = std::min(s.next_advance, slot.next_change);
   }
   if (advanced && s.newest >= s.next_advance) s.AdvanceAll(c);
   return outcome;
@@ -1233,6 +1240,7 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
     for (const auto& slot : o.slots) {
       if (slot.fingerprint == f.fingerprint && slot.state->kind() == f.cell) {
         s.slots[i].state->Merge(f, c.features[i], wo, *slot.state, s.newest);
+        s.slots[i].next_change = INT64_MIN;  // recomputed by AdvanceAll
         break;
       }
     }
