@@ -328,10 +328,11 @@ class UserFeatures {
   UserFeatures& operator=(UserFeatures&&) noexcept;
 
   // Folds one event into every feature of `set` it matches. `watermark` is the
-  // caller's (it should already have Observe()d this event). Never allocates
-  // once the state has grown to its working size, except for new values
-  // (first/last/top/distinct strings). REQUIRES: the same `set` (or one
-  // Parse()d from the same YAML) for every call on this state.
+  // caller's (it should already have Observe()d this event). Properties that
+  // are not a valid JSON object read as missing (every path null); the event
+  // still counts where no property is needed. Given another set than before
+  // (a config reload), the state realigns: features whose definition is
+  // unchanged keep their state, changed or new ones start empty.
   ApplyOutcome Apply(const FeatureSet& set, const Event& event, const Watermark& watermark);
 
   // Every feature of `set`, in its order, as of event time `as_of`. Exact for

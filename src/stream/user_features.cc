@@ -515,8 +515,14 @@ class FeatureState {
   virtual UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const = 0;
   virtual void Encode(std::string* out) const = 0;
   virtual bool Decode(Decoder* d) = 0;
-  virtual size_t MemoryBytes() const = 0;
-  virtual std::unique_ptr<FeatureState> Clone() const = 0;
+  // Heap bytes beyond the object itself (which lives inline in the user's slot).
+  virtual size_t HeapBytes() const = 0;
+  // Copy- / move-construct this state at `where` (a slot's inline storage).
+  virtual void CloneInto(void* where) const = 0;
+  virtual void MoveInto(void* where) = 0;
+  // Starts loading the memory the next Add will touch, so the features an
+  // event matches miss the cache in parallel rather than one after another.
+  virtual void Prefetch() const = 0;
 };
 
 int64_t BucketOf(const CompiledFeature& f, UnixMicros t) { return f.lifetime ? 0 : FloorDiv(t, f.width_us); }
@@ -616,6 +622,12 @@ class Buckets {
     return bytes;
   }
   bool empty() const { return buckets_.empty(); }
+  // The newest bucket, where events mostly land, and the oldest, which NextDrop reads.
+  void Prefetch() const {
+    if (buckets_.empty()) return;
+    __builtin_prefetch(&buckets_.back());
+    __builtin_prefetch(&buckets_.front());
+  }
   UnixMicros NextDrop(const CompiledFeature& f, const FeatureDefinition& def) const {
     return buckets_.empty() ? INT64_MAX : DropTime(f, def, buckets_.front().first);
   }
@@ -655,8 +667,10 @@ class WindowedState final : public FeatureState {
   }
   void Encode(std::string* out) const override { buckets_.Encode(out); }
   bool Decode(Decoder* d) override { return buckets_.Decode(d); }
-  size_t MemoryBytes() const override { return sizeof(*this) + buckets_.MemoryBytes(); }
-  std::unique_ptr<FeatureState> Clone() const override { return std::make_unique<WindowedState>(*this); }
+  size_t HeapBytes() const override { return buckets_.MemoryBytes(); }
+  void CloneInto(void* where) const override { new (where) WindowedState(*this); }
+  void MoveInto(void* where) override { new (where) WindowedState(std::move(*this)); }
+  void Prefetch() const override { buckets_.Prefetch(); }
 
  private:
   Buckets<Cell> buckets_;
@@ -744,10 +758,13 @@ class SessionState final : public FeatureState {
     }
     return true;
   }
-  size_t MemoryBytes() const override {
-    return sizeof(*this) + folded_.MemoryBytes() + open_.capacity() * sizeof(Interval);
+  size_t HeapBytes() const override { return folded_.MemoryBytes() + open_.capacity() * sizeof(Interval); }
+  void CloneInto(void* where) const override { new (where) SessionState(*this); }
+  void MoveInto(void* where) override { new (where) SessionState(std::move(*this)); }
+  void Prefetch() const override {
+    if (!open_.empty()) __builtin_prefetch(&open_.back());
+    folded_.Prefetch();
   }
-  std::unique_ptr<FeatureState> Clone() const override { return std::make_unique<SessionState>(*this); }
 
  private:
   // Joins `n` with every open session closer than the gap to it.
@@ -784,20 +801,20 @@ class SessionState final : public FeatureState {
   std::vector<Interval> open_;  // ascending, each a gap or more after the previous
 };
 
-std::unique_ptr<FeatureState> NewState(CellKind kind) {
+// Constructs an empty state of `kind` at `where` (a slot's inline storage).
+void EmplaceState(CellKind kind, void* where) {
   switch (kind) {
-    case CellKind::kCount: return std::make_unique<WindowedState<CountCell>>();
-    case CellKind::kSum: return std::make_unique<WindowedState<SumCell>>();
-    case CellKind::kMin: return std::make_unique<WindowedState<ExtremeCell<false>>>();
-    case CellKind::kMax: return std::make_unique<WindowedState<ExtremeCell<true>>>();
-    case CellKind::kDistinct: return std::make_unique<WindowedState<DistinctCell>>();
-    case CellKind::kFirst: return std::make_unique<WindowedState<PickCell<false>>>();
-    case CellKind::kLast: return std::make_unique<WindowedState<PickCell<true>>>();
-    case CellKind::kTime: return std::make_unique<WindowedState<TimeCell>>();
-    case CellKind::kTop: return std::make_unique<WindowedState<TopCell>>();
-    case CellKind::kSession: return std::make_unique<SessionState>();
+    case CellKind::kCount: new (where) WindowedState<CountCell>(); return;
+    case CellKind::kSum: new (where) WindowedState<SumCell>(); return;
+    case CellKind::kMin: new (where) WindowedState<ExtremeCell<false>>(); return;
+    case CellKind::kMax: new (where) WindowedState<ExtremeCell<true>>(); return;
+    case CellKind::kDistinct: new (where) WindowedState<DistinctCell>(); return;
+    case CellKind::kFirst: new (where) WindowedState<PickCell<false>>(); return;
+    case CellKind::kLast: new (where) WindowedState<PickCell<true>>(); return;
+    case CellKind::kTime: new (where) WindowedState<TimeCell>(); return;
+    case CellKind::kTop: new (where) WindowedState<TopCell>(); return;
+    case CellKind::kSession: new (where) SessionState(); return;
   }
-  return nullptr;
 }
 
 size_t CellBytes(CellKind kind) {
@@ -980,12 +997,13 @@ size_t MaxFeatureStateBytes(const CompiledFeature& f, const WatermarkOptions& wo
     buckets = f.window_us > 0 ? static_cast<size_t>((f.window_us + f.width_us - 1) / f.width_us) + 1 : 2;
   }
   // A vector grown one push at a time holds at most twice its size.
-  size_t bytes = 2 * buckets * CellBytes(f.cell) + sizeof(WindowedState<TopCell>) + sizeof(void*);
+  // The state object itself is inline in the user's slot (BaseUserStateBytes).
+  size_t bytes = 2 * buckets * CellBytes(f.cell);
   if (f.session) {
     // Open sessions are a gap apart within out_of_orderness + allowed_lateness + gap of the newest.
     size_t open = 2 + static_cast<size_t>((wo.out_of_orderness_us + wo.allowed_lateness_us) /
                                           std::max<int64_t>(1, wo.session_gap_us));
-    bytes += 2 * open * sizeof(SessionState::Interval) + sizeof(SessionState);
+    bytes += 2 * open * sizeof(SessionState::Interval);
   }
   return bytes;
 }
@@ -996,32 +1014,70 @@ namespace {
 
 // UserFeatures' state, at namespace scope so the set's memory bound can size it.
 struct UserState {
-  struct Slot {
+  // One feature's state, held inline: the user's slots are one array, so an
+  // event reaches a feature's buckets without first loading a heap object.
+  class Slot {
+   public:
+    static constexpr size_t kStateBytes = 56;
     uint64_t fingerprint = 0;
-    std::unique_ptr<FeatureState> state;
+    // The state's NextChange, so Apply need not touch a state whose Advance
+    // would do nothing (derived, not encoded).
+    UnixMicros next_change = INT64_MIN;
+
+    Slot() = default;
+    Slot(uint64_t fp, CellKind kind) : fingerprint(fp), has_(true) { EmplaceState(kind, storage_); }
+    Slot(const Slot& o) : fingerprint(o.fingerprint), next_change(o.next_change), has_(o.has_) {
+      if (has_) o.state()->CloneInto(storage_);
+    }
+    Slot(Slot&& o) noexcept : fingerprint(o.fingerprint), next_change(o.next_change), has_(o.has_) {
+      if (has_) o.state()->MoveInto(storage_);
+    }
+    Slot& operator=(const Slot& o) {
+      if (this != &o) {
+        this->~Slot();
+        new (this) Slot(o);
+      }
+      return *this;
+    }
+    Slot& operator=(Slot&& o) noexcept {
+      if (this != &o) {
+        this->~Slot();
+        new (this) Slot(std::move(o));
+      }
+      return *this;
+    }
+    ~Slot() {
+      if (has_) state()->~FeatureState();
+    }
+
+    bool has_state() const { return has_; }
+    FeatureState* state() { return std::launder(reinterpret_cast<FeatureState*>(storage_)); }
+    const FeatureState* state() const { return std::launder(reinterpret_cast<const FeatureState*>(storage_)); }
+
+   private:
+    bool has_ = false;
+    alignas(16) unsigned char storage_[kStateBytes];
   };
+  static_assert(sizeof(SessionState) <= Slot::kStateBytes && sizeof(WindowedState<TopCell>) <= Slot::kStateBytes);
   std::vector<Slot> slots;
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
-  // Newest event time from which some feature's Advance changes it (derived, not encoded).
+  // min over slots' next_change (derived, not encoded).
   UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
   UnixMicros oldest = 0;
 
-  UserState() = default;
-  UserState(const UserState& o)
-      : aligned_to(o.aligned_to), next_advance(o.next_advance), has_events(o.has_events), newest(o.newest), oldest(o.oldest) {
-    slots.reserve(o.slots.size());
-    for (const auto& s : o.slots) slots.push_back(Slot{s.fingerprint, s.state->Clone()});
-  }
 
-  // REQUIRES: aligned to `set`.
+  // Advances the states `newest` has reached. REQUIRES: aligned to `set`.
   void AdvanceAll(const FeatureSet::Compiled& set) {
     next_advance = INT64_MAX;
     for (size_t i = 0; i < set.compiled.size(); ++i) {
-      FeatureState& state = *slots[i].state;
-      state.Advance(set.compiled[i], set.features[i], set.watermark, newest);
-      next_advance = std::min(next_advance, state.NextChange(set.compiled[i], set.features[i], set.watermark));
+      Slot& slot = slots[i];
+      if (newest >= slot.next_change) {
+        slot.state()->Advance(set.compiled[i], set.features[i], set.watermark, newest);
+        slot.next_change = slot.state()->NextChange(set.compiled[i], set.features[i], set.watermark);
+      }
+      next_advance = std::min(next_advance, slot.next_change);
     }
   }
 
@@ -1030,17 +1086,23 @@ struct UserState {
   // longer has are dropped.
   void Align(const FeatureSet::Compiled& set) {
     if (aligned_to == set.id && set.id != 0) return;
-    std::vector<Slot> aligned(set.compiled.size());
+    std::vector<Slot> aligned;
+    aligned.reserve(set.compiled.size());
     for (size_t i = 0; i < set.compiled.size(); ++i) {
       const CompiledFeature& f = set.compiled[i];
-      aligned[i].fingerprint = f.fingerprint;
+      Slot* kept = nullptr;
       for (auto& slot : slots) {
-        if (slot.state && slot.fingerprint == f.fingerprint && slot.state->kind() == f.cell) {
-          aligned[i].state = std::move(slot.state);
+        if (slot.has_state() && slot.fingerprint == f.fingerprint && slot.state()->kind() == f.cell) {
+          kept = &slot;
           break;
         }
       }
-      if (!aligned[i].state) aligned[i].state = NewState(f.cell);
+      if (kept) {
+        aligned.push_back(std::move(*kept));
+        *kept = Slot();  // taken: a second feature with this fingerprint starts empty
+      } else {
+        aligned.emplace_back(f.fingerprint, f.cell);
+      }
     }
     slots = std::move(aligned);
     aligned_to = set.id;
@@ -1101,13 +1163,20 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
   static const Value kNull;
   const uint8_t type_bit = static_cast<uint8_t>(1u << static_cast<unsigned>(event.type));
   const std::string& name = event.type == EventType::kTrack ? event.event : event.name;
+  auto may_match = [&](const CompiledFeature& f) {
+    return !(late && (!f.lifetime || f.session)) && (f.type_mask == 0 || (f.type_mask & type_bit)) &&
+           (!f.event_name || *f.event_name == name);
+  };
+  // A user's state is usually out of cache: request the memory of every
+  // feature the event may update first, so those misses overlap.
+  for (size_t i = 0; i < c.compiled.size(); ++i) {
+    if (may_match(c.compiled[i])) s.slots[i].state()->Prefetch();
+  }
   uint64_t tie = 0;
   bool have_tie = false;
   for (size_t i = 0; i < c.compiled.size(); ++i) {
     const CompiledFeature& f = c.compiled[i];
-    if (late && (!f.lifetime || f.session)) continue;
-    if (f.type_mask != 0 && !(f.type_mask & type_bit)) continue;
-    if (f.event_name && *f.event_name != name) continue;
+    if (!may_match(f)) continue;
     if (f.needs != 0) view.Fill(f.needs);
     if (f.where && !f.where->compiled_->Test(f.where->compiled_->root,
                                              [&](size_t k) -> const Value& { return view.Get(f.where_paths[k]); })) {
@@ -1121,9 +1190,10 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
       }
       in.tie = tie;
     }
-    FeatureState& state = *s.slots[i].state;
-    state.Add(f, c.features[i], wo, in, s.newest);
-    s.next_advance = std::min(s.next_advance, state.NextChange(f, c.features[i], wo));
+    auto& slot = s.slots[i];
+    slot.state()->Add(f, c.features[i], wo, in, s.newest);
+    slot.next_change = slot.state()->NextChange(f, c.features[i], wo);
+    s.next_advance = std::min(s.next_advance, slot.next_change);
   }
   if (advanced && s.newest >= s.next_advance) s.AdvanceAll(c);
   return outcome;
@@ -1147,16 +1217,16 @@ void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::ve
     const CompiledFeature& f = c.compiled[i];
     const FeatureState* state = nullptr;
     if (s.aligned_to == c.id && c.id != 0) {
-      state = s.slots[i].state.get();
+      state = s.slots[i].state();
     } else {
       for (const auto& slot : s.slots) {
-        if (slot.fingerprint == f.fingerprint && slot.state->kind() == f.cell) state = slot.state.get();
+        if (slot.fingerprint == f.fingerprint && slot.state()->kind() == f.cell) state = slot.state();
       }
     }
     if (state) {
       out->push_back(state->Evaluate(f, c.features[i], ctx));
     } else {
-      out->push_back(NewState(f.cell)->Evaluate(f, c.features[i], ctx));
+      out->push_back(UserState::Slot(f.fingerprint, f.cell).state()->Evaluate(f, c.features[i], ctx));
     }
   }
 }
@@ -1173,9 +1243,9 @@ void UserFeatures::Encode(std::string* out) const {
   std::string payload;
   for (const auto& slot : s.slots) {
     PutFixed64(out, slot.fingerprint);
-    out->push_back(static_cast<char>(slot.state->kind()));
+    out->push_back(static_cast<char>(slot.state()->kind()));
     payload.clear();
-    slot.state->Encode(&payload);
+    slot.state()->Encode(&payload);
     PutLengthPrefixed(out, payload);
   }
 }
@@ -1198,19 +1268,18 @@ Status UserFeatures::Decode(std::string_view bytes) {
   uint64_t n;
   if (!d.GetVarint64(&n) || n > d.remaining()) return corrupt("bad feature count");
   for (uint64_t i = 0; i < n; ++i) {
-    UserState::Slot slot;
+    uint64_t fingerprint;
     uint8_t kind;
     std::string_view payload;
-    if (!d.GetFixed64(&slot.fingerprint) || !d.GetByte(&kind) || !d.GetLengthPrefixed(&payload)) {
+    if (!d.GetFixed64(&fingerprint) || !d.GetByte(&kind) || !d.GetLengthPrefixed(&payload)) {
       return corrupt("feature " + std::to_string(i) + " truncated");
     }
     if (kind < static_cast<uint8_t>(CellKind::kCount) || kind > static_cast<uint8_t>(CellKind::kSession)) {
       return corrupt("feature " + std::to_string(i) + ": unknown kind " + std::to_string(kind));
     }
-    slot.state = NewState(static_cast<CellKind>(kind));
+    UserState::Slot& slot = decoded->slots.emplace_back(fingerprint, static_cast<CellKind>(kind));
     Decoder fd(payload);
-    if (!slot.state->Decode(&fd) || !fd.done()) return corrupt("feature " + std::to_string(i) + ": bad state");
-    decoded->slots.push_back(std::move(slot));
+    if (!slot.state()->Decode(&fd) || !fd.done()) return corrupt("feature " + std::to_string(i) + ": bad state");
   }
   if (!d.done()) return corrupt("trailing bytes");
   state_ = std::move(decoded);
@@ -1231,8 +1300,9 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
   for (size_t i = 0; i < c.compiled.size(); ++i) {
     const CompiledFeature& f = c.compiled[i];
     for (const auto& slot : o.slots) {
-      if (slot.fingerprint == f.fingerprint && slot.state->kind() == f.cell) {
-        s.slots[i].state->Merge(f, c.features[i], wo, *slot.state, s.newest);
+      if (slot.fingerprint == f.fingerprint && slot.state()->kind() == f.cell) {
+        s.slots[i].state()->Merge(f, c.features[i], wo, *slot.state(), s.newest);
+        s.slots[i].next_change = INT64_MIN;  // recomputed by AdvanceAll
         break;
       }
     }
@@ -1246,7 +1316,7 @@ UnixMicros UserFeatures::newest_event_time() const {
 
 size_t UserFeatures::MemoryBytes() const {
   size_t bytes = sizeof(*this) + sizeof(State) + state_->slots.capacity() * sizeof(UserState::Slot);
-  for (const auto& slot : state_->slots) bytes += slot.state->MemoryBytes();
+  for (const auto& slot : state_->slots) bytes += slot.state()->HeapBytes();
   return bytes;
 }
 

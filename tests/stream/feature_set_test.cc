@@ -1,6 +1,9 @@
 // FeatureSet: the YAML format, defaults, and errors that name the feature and key.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "stream/stream.h"
 
 namespace sluice::stream {
@@ -141,6 +144,24 @@ TEST(FeatureSetTest, WindowFinalOnceLaterEventsWouldBeLate) {
   EXPECT_FALSE(d.WindowFinal(end, end));
   EXPECT_FALSE(d.WindowFinal(end, end + kMicrosPerHour - 1));
   EXPECT_TRUE(d.WindowFinal(end, end + kMicrosPerHour));
+}
+
+TEST(FeatureSetTest, TheReadmeExampleParses) {
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md not found";
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string readme = text.str();
+  size_t section = readme.find("## Profiles");
+  ASSERT_NE(section, std::string::npos);
+  size_t begin = readme.find("```yaml\n", section);
+  ASSERT_NE(begin, std::string::npos);
+  begin += 8;
+  size_t end = readme.find("```", begin);
+  auto set = FeatureSet::Parse(readme.substr(begin, end - begin));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->features().size(), 4u);
+  EXPECT_GE(set->Find("revenue_30d"), 0);
 }
 
 }  // namespace

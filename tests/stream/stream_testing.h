@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 #include "stream/stream.h"
 
@@ -57,6 +59,16 @@ struct Feed {
     return b;
   }
 };
+
+// Applies every event to `all`, and each to `b` one time in `one_in` (chosen
+// by `seed`), else to `a`: two users whose union is `all`.
+inline void ApplySplit(const std::vector<Event>& events, uint32_t seed, unsigned one_in, Feed* all, Feed* a, Feed* b) {
+  std::mt19937 rng(seed);
+  for (const auto& e : events) {
+    all->Apply(e);
+    (rng() % one_in == 0 ? b : a)->Apply(e);
+  }
+}
 
 inline FeatureSet ParseOrDie(std::string_view yaml) {
   auto set = FeatureSet::Parse(yaml);

@@ -11,6 +11,7 @@
 namespace sluice::stream {
 namespace {
 
+using testing::ApplySplit;
 using testing::Feed;
 using testing::MakeEvent;
 using testing::ParseOrDie;
@@ -145,12 +146,8 @@ features:
   - {name: seen, aggregate: last_seen}
 )");
   auto events = RandomStream(seed, 600);
-  std::mt19937 rng(seed);
   Feed all(set), a(set), b(set);
-  for (const auto& e : events) {
-    all.Apply(e);
-    (rng() % 2 ? a : b).Apply(e);
-  }
+  ApplySplit(events, seed, 2, &all, &a, &b);
   UserFeatures ab = a.user;
   ab.Merge(set, b.user);
   UserFeatures ba = b.user;

@@ -12,6 +12,7 @@ namespace {
 
 using testing::Feed;
 using testing::MakeEvent;
+using testing::ApplySplit;
 using testing::ParseOrDie;
 using testing::T0;
 using testing::Track;
@@ -556,12 +557,8 @@ features:
 TEST(MergeTest, EqualsApplyingBothUsersEvents) {
   const FeatureSet& set = FeatureSet::Defaults();
   auto events = SampleEvents(400, 6);
-  std::mt19937 rng(6);
   Feed all(set), a(set), b(set);
-  for (const auto& e : events) {
-    all.Apply(e);
-    (rng() % 2 ? a : b).Apply(e);
-  }
+  ApplySplit(events, 6, 2, &all, &a, &b);
   // Sessions fold once they fall behind their side's horizon: exact when the
   // other side has no event near a folded session. Random halves of one
   // stream interleave, so compare everything but the session features here
@@ -592,13 +589,8 @@ features:
   - {name: seen, aggregate: last_seen}
   - {name: days, window: tumbling 1d}
 )");
-  auto events = SampleEvents(500, 7);
-  std::mt19937 rng(7);
   Feed all(no_sessions), a(no_sessions), b(no_sessions);
-  for (const auto& e : events) {
-    all.Apply(e);
-    (rng() % 3 ? a : b).Apply(e);
-  }
+  ApplySplit(SampleEvents(500, 7), 7, 3, &all, &a, &b);
   UserFeatures merged = a.user;
   merged.Merge(no_sessions, b.user);
   EXPECT_EQ(merged, all.user);
@@ -609,13 +601,14 @@ features:
   // Sessions: both users' events within one horizon (1h35m with the defaults).
   const FeatureSet& defaults = FeatureSet::Defaults();
   Feed s_all(defaults), s_a(defaults), s_b(defaults);
+  std::mt19937 rng(7);
+  std::vector<Event> burst;
   UnixMicros t = T0();
   for (int i = 0; i < 30; ++i) {
     t += static_cast<int64_t>(rng() % (3 * kMinute));
-    Event e = Track("Product Viewed", t, R"({"category": "Hats"})", "s-" + std::to_string(i));
-    s_all.Apply(e);
-    (rng() % 2 ? s_a : s_b).Apply(e);
+    burst.push_back(Track("Product Viewed", t, R"({"category": "Hats"})", "s-" + std::to_string(i)));
   }
+  ApplySplit(burst, 8, 2, &s_all, &s_a, &s_b);
   UserFeatures s_merged = s_a.user;
   s_merged.Merge(defaults, s_b.user);
   EXPECT_EQ(s_merged, s_all.user);
