@@ -1,4 +1,5 @@
-// bench_profile DIR [EVENTS] [USERS]: profile update throughput in-process,
+// bench_profile DIR [EVENTS] [USERS] [CHECKPOINT_MS] [CHECKPOINT_EVENTS]:
+// profile update throughput in-process,
 // with the shipped default features (stream::FeatureSet::Defaults()).
 //
 // A log in DIR is filled with EVENTS synthetic Segment events (track with
@@ -10,7 +11,8 @@
 //            (the stream part alone: no identity, no storage)
 //   builder  ProfileBuilder::CatchUp on a fresh store: read + decode +
 //            identity + Apply + segments (one rule) + RocksDB checkpoints
-//            (WriteBatch, fsync) every 100k events + log consumer offset.
+//            (WriteBatch, fsync) every CHECKPOINT_EVENTS events or
+//            CHECKPOINT_MS (the server's defaults: 100k, 1 s) + log consumer offset.
 //   get      ProfileStore::GetJson of random users (RocksDB Gets, Evaluate
 //            as of now, JSON): the serving path without HTTP.
 // Each phase reports events/s of wall time and events per CPU-second of the
@@ -77,13 +79,18 @@ Status ForEachEvent(log::Log& lg, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 4) {
-    std::fprintf(stderr, "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000]\n");
+  if (argc < 2 || argc > 6) {
+    std::fprintf(stderr,
+                 "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000] [CHECKPOINT_MS=1000] "
+                 "[CHECKPOINT_EVENTS=100000]\n");
     return 2;
   }
   const std::string dir = argv[1];
   const uint64_t events = argc > 2 ? std::stoull(argv[2]) : 2'000'000;
   const uint64_t users = argc > 3 ? std::stoull(argv[3]) : 100'000;
+  profile::ProfileOptions defaults;  // the server's checkpoint defaults unless given
+  const int64_t checkpoint_ms = argc > 4 ? std::stoll(argv[4]) : defaults.checkpoint_interval_ms;
+  const uint64_t checkpoint_events = argc > 5 ? std::stoull(argv[5]) : defaults.checkpoint_events;
   std::filesystem::remove_all(dir);
   log::LogOptions lo;
   lo.dir = dir + "/log";
@@ -166,6 +173,8 @@ int main(int argc, char** argv) {
     po.db_path = dir + "/state/profiles";
     po.segments = {{"big_spender", "revenue_30d >= 500"}};
     po.max_hot_profiles = users + 1;
+    po.checkpoint_interval_ms = checkpoint_ms;
+    po.checkpoint_events = checkpoint_events;
     auto store = profile::ProfileStore::Open(po);
     if (!store.ok()) return Die("store", store.status());
     monitor::Registry metrics;
