@@ -1167,8 +1167,10 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
     return !(late && (!f.lifetime || f.session)) && (f.type_mask == 0 || (f.type_mask & type_bit)) &&
            (!f.event_name || *f.event_name == name);
   };
-  // A user's state is usually out of cache: request the memory of every
-  // feature the event may update first, so those misses overlap.
+  // A user's state is usually out of cache: request the slot array, then the
+  // memory of every feature the event may update, so those misses overlap.
+  const char* slot_bytes = reinterpret_cast<const char*>(s.slots.data());
+  for (size_t b = 0; b < s.slots.size() * sizeof(UserState::Slot); b += 64) __builtin_prefetch(slot_bytes + b);
   for (size_t i = 0; i < c.compiled.size(); ++i) {
     if (may_match(c.compiled[i])) s.slots[i].state()->Prefetch();
   }
