@@ -338,7 +338,7 @@ class UserFeatures {
   // Every feature of `set`, in its order, as of event time `as_of`. Exact for
   // as_of ≥ the newest event applied (earlier as_of see only the buckets kept).
   std::vector<FeatureValue> Evaluate(const FeatureSet& set, UnixMicros as_of) const;
-  // The same into `out` (cleared first), reusing its storage.
+  // The same into `out` (what it held is replaced), reusing its storage.
   void EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const;
 
   // Appends the versioned binary state. Equal states encode to equal bytes.

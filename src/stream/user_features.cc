@@ -508,6 +508,7 @@ class FeatureState {
                        UnixMicros newest) = 0;
   virtual void Merge(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo,
                      const FeatureState& other, UnixMicros newest) = 0;
+  // The value and its window; the caller fills in the name (reusing its storage).
   virtual FeatureValue Evaluate(const CompiledFeature& f, const FeatureDefinition& def, const EvalContext& ctx) const = 0;
   // The smallest newest event time at which Advance would change anything
   // (INT64_MAX: never): until then the user's Apply skips Advance, which
@@ -599,6 +600,7 @@ class Buckets {
     uint64_t n;
     if (!d->GetVarint64(&n) || n > d->remaining()) return false;
     buckets_.clear();
+    buckets_.reserve(n);
     int64_t prev = 0;
     for (uint64_t i = 0; i < n; ++i) {
       int64_t delta;
@@ -660,7 +662,7 @@ class WindowedState final : public FeatureState {
     WindowRange range = RangeOf(f, def, ctx);
     Cell sum;
     buckets_.Sum(range.lo, range.hi, &sum);
-    return FeatureValue{def.name, sum.Result(def, ctx), range.start, range.end};
+    return FeatureValue{{}, sum.Result(def, ctx), range.start, range.end};
   }
   UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&) const override {
     return buckets_.NextDrop(f, def);
@@ -704,10 +706,10 @@ class SessionState final : public FeatureState {
   FeatureValue Evaluate(const CompiledFeature& f, const FeatureDefinition& def, const EvalContext& ctx) const override {
     if (def.aggregate == Aggregate::kSessionLength) {
       if (open_.empty() || ctx.as_of - open_.back().end >= def.session_gap_us) {
-        return FeatureValue{def.name, Value::Number(0), ctx.as_of, ctx.as_of};
+        return FeatureValue{{}, Value::Number(0), ctx.as_of, ctx.as_of};
       }
       const Interval& current = open_.back();
-      return FeatureValue{def.name, Value::Number(static_cast<double>(current.end - current.start) / kMicrosPerSecond),
+      return FeatureValue{{}, Value::Number(static_cast<double>(current.end - current.start) / kMicrosPerSecond),
                           current.start, current.end};
     }
     WindowRange range = RangeOf(f, def, ctx);
@@ -725,7 +727,7 @@ class SessionState final : public FeatureState {
     } else if (sum.sessions > 0) {
       v = Value::Number(static_cast<double>(sum.total_us) / kMicrosPerSecond / static_cast<double>(sum.sessions));
     }
-    return FeatureValue{def.name, std::move(v), range.start, range.end};
+    return FeatureValue{{}, std::move(v), range.start, range.end};
   }
   UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo) const override {
     UnixMicros next = folded_.NextDrop(f, def);
@@ -1068,6 +1070,11 @@ struct UserState {
   UnixMicros oldest = 0;
 
 
+  void PrefetchSlots() const {
+    const char* bytes = reinterpret_cast<const char*>(slots.data());
+    for (size_t b = 0; b < slots.size() * sizeof(Slot); b += 64) __builtin_prefetch(bytes + b);
+  }
+
   // Advances the states `newest` has reached. REQUIRES: aligned to `set`.
   void AdvanceAll(const FeatureSet::Compiled& set) {
     next_advance = INT64_MAX;
@@ -1167,8 +1174,9 @@ ApplyOutcome UserFeatures::Apply(const FeatureSet& set, const Event& event, cons
     return !(late && (!f.lifetime || f.session)) && (f.type_mask == 0 || (f.type_mask & type_bit)) &&
            (!f.event_name || *f.event_name == name);
   };
-  // A user's state is usually out of cache: request the memory of every
-  // feature the event may update first, so those misses overlap.
+  // A user's state is usually out of cache: request the slot array, then the
+  // memory of every feature the event may update, so those misses overlap.
+  s.PrefetchSlots();
   for (size_t i = 0; i < c.compiled.size(); ++i) {
     if (may_match(c.compiled[i])) s.slots[i].state()->Prefetch();
   }
@@ -1208,11 +1216,13 @@ std::vector<FeatureValue> UserFeatures::Evaluate(const FeatureSet& set, UnixMicr
 void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const {
   const FeatureSet::Compiled& c = *set.compiled_;
   const State& s = *state_;
-  out->clear();
-  out->reserve(c.compiled.size());
+  // Resized, not cleared: the names' strings keep their storage from the last call.
+  out->resize(c.compiled.size());
   EvalContext ctx;
   ctx.as_of = std::clamp(as_of, kMinEventTime, kMaxEventTime);
   ctx.oldest = s.has_events ? s.oldest : ctx.as_of;
+  s.PrefetchSlots();
+  for (const auto& slot : s.slots) slot.state()->Prefetch();
   for (size_t i = 0; i < c.compiled.size(); ++i) {
     const CompiledFeature& f = c.compiled[i];
     const FeatureState* state = nullptr;
@@ -1223,11 +1233,13 @@ void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::ve
         if (slot.fingerprint == f.fingerprint && slot.state()->kind() == f.cell) state = slot.state();
       }
     }
-    if (state) {
-      out->push_back(state->Evaluate(f, c.features[i], ctx));
-    } else {
-      out->push_back(UserState::Slot(f.fingerprint, f.cell).state()->Evaluate(f, c.features[i], ctx));
-    }
+    FeatureValue v = state ? state->Evaluate(f, c.features[i], ctx)
+                           : UserState::Slot(f.fingerprint, f.cell).state()->Evaluate(f, c.features[i], ctx);
+    FeatureValue& to = (*out)[i];
+    to.name.assign(c.features[i].name);
+    to.value = std::move(v.value);
+    to.window_start = v.window_start;
+    to.window_end = v.window_end;
   }
 }
 
@@ -1240,6 +1252,8 @@ void UserFeatures::Encode(std::string* out) const {
     PutSigned(out, s.oldest);
   }
   PutVarint64(out, s.slots.size());
+  s.PrefetchSlots();
+  for (const auto& slot : s.slots) slot.state()->Prefetch();
   std::string payload;
   for (const auto& slot : s.slots) {
     PutFixed64(out, slot.fingerprint);
@@ -1266,7 +1280,9 @@ Status UserFeatures::Decode(std::string_view bytes) {
     if (!GetTime(&d, &decoded->newest) || !GetTime(&d, &decoded->oldest)) return corrupt("bad event times");
   }
   uint64_t n;
-  if (!d.GetVarint64(&n) || n > d.remaining()) return corrupt("bad feature count");
+  // A feature takes at least 10 bytes (fingerprint, kind, payload length).
+  if (!d.GetVarint64(&n) || n > d.remaining() / 10) return corrupt("bad feature count");
+  decoded->slots.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t fingerprint;
     uint8_t kind;
