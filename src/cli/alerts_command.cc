@@ -12,12 +12,12 @@
 
 namespace sluice::cli {
 
-namespace {
-
-size_t AppendBody(char* data, size_t size, size_t n, void* out) {
+size_t AppendCurlBody(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
   return size * n;
 }
+
+namespace {
 
 struct AlertRow {
   std::string state, alertname, labels, since, summary;
@@ -43,7 +43,7 @@ int RunAlerts(const AlertsArgs& args) {
   }
   constexpr long kTimeoutMs = 5000;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendCurlBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, kTimeoutMs);
   CURLcode rc = curl_easy_perform(curl);

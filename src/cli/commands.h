@@ -89,6 +89,23 @@ struct QueryArgs {
   int64_t limit = 10'000;
   std::vector<std::string> lake_versions;  // "events=3": read that Delta version (AS OF)
 };
+struct ProfileGetArgs {
+  std::string id;
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  std::string url, token;  // --url: ask a running server instead
+  std::string fields;
+};
+struct ProfileLateArgs {
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+  size_t limit = 100;
+};
+struct AttributesLoadArgs {
+  std::string file;
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;
   std::string dataset;
@@ -130,5 +147,11 @@ int RunEtlHistory(const EtlArgs& args);
 int RunQuery(const QueryArgs& args);
 int RunLineageShow(const LineageArgs& args);
 int RunAlerts(const AlertsArgs& args);  // alerts_command.cc
+// libcurl CURLOPT_WRITEFUNCTION: appends the received bytes to the
+// std::string passed as CURLOPT_WRITEDATA.
+size_t AppendCurlBody(char* data, size_t size, size_t n, void* out);
+int RunProfileGet(const ProfileGetArgs& args);  // profile_commands.cc
+int RunProfileLate(const ProfileLateArgs& args);
+int RunAttributesLoad(const AttributesLoadArgs& args);
 
 }  // namespace sluice::cli

@@ -309,6 +309,16 @@ int RunDemo(const DemoArgs& args) {
     return kExitFailure;
   }
   std::printf("  stopped  cleanly; inspect with: sluice log stat --data-dir %s\n", args.data_dir.c_str());
+  if (profile::ProfileStore* profiles = s.profile_store()) {
+    // The stop checkpointed every event: the profile is the whole log's.
+    auto json = profiles->GetJson("user-1", {}, NowMicros());
+    if (json.ok()) {
+      std::printf("  profile  GET /v1/profiles/user-1 (or: sluice profile get user-1 --data-dir %s):\n           %s\n",
+                  args.data_dir.c_str(), json->c_str());
+    } else {
+      std::fprintf(stderr, "sluice demo: profile user-1: %s\n", json.status().message().c_str());
+    }
+  }
   if (!ReportLake(args.data_dir)) return kExitFailure;
   return tally.failed_requests == 0 ? kExitOk : kExitFailure;
 }

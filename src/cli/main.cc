@@ -134,6 +134,28 @@ int main(int argc, char** argv) {
   lineage_show_cmd->add_option("dataset", lineage_args.dataset, "e.g. stg_events, events")->required();
   lineage_show_cmd->add_option("--data-dir", lineage_args.data_dir, "Data directory (default ./sluice-data)");
 
+  ProfileGetArgs profile_get;
+  ProfileLateArgs profile_late;
+  auto* profile_cmd = app.add_subcommand("profile", "Live user profiles under DATA/state/profiles.")->require_subcommand(1);
+  auto* profile_get_cmd = profile_cmd->add_subcommand("get", "Print one profile as JSON (as GET /v1/profiles/{id}).");
+  profile_get_cmd->add_option("id", profile_get.id, "A userId or anonymousId")->required();
+  auto* profile_get_dir = profile_get_cmd->add_option("--data-dir", profile_get.data_dir, "Data directory (default ./sluice-data)");
+  profile_get_cmd->add_option("--config", profile_get.config, "YAML config (profiles features and segments)");
+  profile_get_cmd->add_option("--url", profile_get.url, "Ask a running server instead (e.g. http://127.0.0.1:8080)");
+  profile_get_cmd->add_option("--token", profile_get.token, "Read token for --url (http.read_token)");
+  profile_get_cmd->add_option("--fields", profile_get.fields, "e.g. traits,features.events_7d,segments");
+  auto* profile_late_cmd = profile_cmd->add_subcommand("late", "Late events kept by the quarantine late policy, as JSON lines.");
+  profile_late_cmd->add_option("--data-dir", profile_late.data_dir, "Data directory (default ./sluice-data)");
+  profile_late_cmd->add_option("--config", profile_late.config, "YAML config (profiles features)");
+  profile_late_cmd->add_option("--limit", profile_late.limit, "At most this many (default 100)");
+  AttributesLoadArgs attributes_load;
+  auto* attributes_cmd = app.add_subcommand("attributes", "Static user attributes joined into profiles.")->require_subcommand(1);
+  auto* attributes_load_cmd =
+      attributes_cmd->add_subcommand("load", "Merge a CSV or NDJSON file (one row per userId) into the attributes.");
+  attributes_load_cmd->add_option("file", attributes_load.file, "FILE.csv or FILE.ndjson with a userId column")->required();
+  attributes_load_cmd->add_option("--data-dir", attributes_load.data_dir, "Data directory (default ./sluice-data)");
+  attributes_load_cmd->add_option("--config", attributes_load.config, "YAML config (log options)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -172,5 +194,14 @@ int main(int argc, char** argv) {
   if (query_cmd->parsed()) return RunQuery(query);
   if (lineage_show_cmd->parsed()) return RunLineageShow(lineage_args);
   if (alerts_cmd->parsed()) return RunAlerts(alerts_args);
+  if (profile_get_cmd->parsed()) {
+    if (!profile_get.url.empty() && profile_get_dir->count() > 0) {
+      std::fprintf(stderr, "sluice profile get: give --data-dir or --url, not both\n");
+      return kExitUsage;
+    }
+    return RunProfileGet(profile_get);
+  }
+  if (profile_late_cmd->parsed()) return RunProfileLate(profile_late);
+  if (attributes_load_cmd->parsed()) return RunAttributesLoad(attributes_load);
   return kExitUsage;
 }

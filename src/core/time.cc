@@ -157,4 +157,20 @@ std::string FormatIso8601(UnixMicros t) {
   return s;
 }
 
+Result<int64_t> ParseDurationSeconds(const std::string& text) {
+  size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &pos);
+  } catch (...) {
+    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
+  }
+  std::string unit = text.substr(pos);
+  int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (scale == 0 || v < 0) {
+    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
+  }
+  return static_cast<int64_t>(v) * scale;
+}
+
 }  // namespace sluice

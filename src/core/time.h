@@ -35,6 +35,10 @@ std::string FormatIso8601(UnixMicros t);
 // Appends the same text to `out` without allocating a temporary.
 void AppendIso8601(std::string* out, UnixMicros t);
 
+// "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
+// Config durations everywhere (server, quarantine, stream windows) use it.
+Result<int64_t> ParseDurationSeconds(const std::string& text);
+
 // Days since the epoch for a proleptic Gregorian date, and back.
 int64_t DaysFromCivil(int year, unsigned month, unsigned day);
 void CivilFromDays(int64_t days, int* year, unsigned* month, unsigned* day);

@@ -33,22 +33,6 @@ Status ParseListenAddress(const std::string& text, std::string* host, uint16_t* 
   return Status::Ok();
 }
 
-Result<int64_t> ParseDurationSeconds(const std::string& text) {
-  size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &pos);
-  } catch (...) {
-    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
-  }
-  std::string unit = text.substr(pos);
-  int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-  if (scale == 0 || v < 0) {
-    return Status::InvalidArgument("duration \"" + text + "\": expected e.g. 90, 30s, 10m, 24h, 7d");
-  }
-  return static_cast<int64_t>(v) * scale;
-}
-
 namespace {
 
 // Walks a YAML mapping, refusing keys it does not know so a typo never
@@ -166,7 +150,78 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
   return Status::Ok();
 }
 
+// The `profiles:` section (README "Configuration"). `config_dir` resolves
+// relative file paths.
+Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
+  SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
+                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles"}));
+  profile::ProfileOptions& o = c->profiles;
+  SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
+  auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
+    SLUICE_RETURN_IF_ERROR(pr.Get(key, path));
+    if (path->empty()) return Status::Ok();
+    if (std::filesystem::path(*path).is_relative()) *path = (config_dir / *path).lexically_normal().string();
+    std::ifstream in(*path);
+    if (!in) return Status::InvalidArgument(pr.Where(key) + "cannot read " + *path);
+    text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return Status::Ok();
+  };
+  std::string features_path;
+  SLUICE_RETURN_IF_ERROR(read_file("features", &features_path, &o.features_yaml));
+  if (YAML::Node wm = pr.present() ? pr.node()["watermark"] : YAML::Node(); wm && !wm.IsNull()) {
+    // profiles.watermark replaces the features file's `watermark:` block.
+    try {
+      YAML::Node features = YAML::Load(o.features_yaml.empty() ? std::string(stream::FeatureSet::DefaultsYaml())
+                                                               : o.features_yaml);
+      features["watermark"] = wm;
+      YAML::Emitter out;
+      out << features;
+      o.features_yaml = out.c_str();
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(pr.Where("features") + e.msg);
+    }
+  }
+  auto add_segments = [&](const YAML::Node& list, const std::string& where) -> Status {
+    if (!list || list.IsNull()) return Status::Ok();
+    if (!list.IsSequence()) return Status::InvalidArgument("config " + where + ": expected a list of {name, rule}");
+    for (size_t i = 0; i < list.size(); ++i) {
+      Section seg(list[i], where + "[" + std::to_string(i) + "].");
+      SLUICE_RETURN_IF_ERROR(seg.Check({"name", "rule"}));
+      profile::SegmentDefinition d;
+      SLUICE_RETURN_IF_ERROR(seg.Get("name", &d.name));
+      SLUICE_RETURN_IF_ERROR(seg.Get("rule", &d.rule));
+      if (d.name.empty() || d.rule.empty()) return Status::InvalidArgument(seg.Where("") + "needs a name and a rule");
+      o.segments.push_back(std::move(d));
+    }
+    return Status::Ok();
+  };
+  if (pr.present()) SLUICE_RETURN_IF_ERROR(add_segments(pr.node()["segments"], "profiles.segments"));
+  std::string segments_path, segments_text;
+  SLUICE_RETURN_IF_ERROR(read_file("segments_file", &segments_path, &segments_text));
+  if (!segments_path.empty()) {
+    try {
+      SLUICE_RETURN_IF_ERROR(add_segments(YAML::Load(segments_text), segments_path));
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("config profiles.segments_file: " + segments_path + ": " + e.msg);
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(pr.Get("segment_webhook", &o.segment_webhook));
+  if (!o.segment_webhook.empty() && o.segment_webhook.rfind("http://", 0) != 0 &&
+      o.segment_webhook.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument(pr.Where("segment_webhook") + "expected an http:// or https:// URL");
+  }
+  SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
+  SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));
+  SLUICE_RETURN_IF_ERROR(pr.Get("max_hot_profiles", &o.max_hot_profiles));
+  if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
+    return Status::InvalidArgument("config profiles: " + v.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::string ProfileDbPath(const std::string& data_dir) { return data_dir + "/state/profiles"; }
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   std::ifstream in(path);
@@ -181,7 +236,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (!root || root.IsNull()) return c;
   Section top(root, "");
   SLUICE_RETURN_IF_ERROR(
-      top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse", "query"}));
+      top.Check({"data_dir", "http", "ingest", "log", "dedup", "lake", "quality", "alerts", "warehouse", "query",
+                 "profiles"}));
   SLUICE_RETURN_IF_ERROR(top.Get("data_dir", &c.data_dir));
 
   Section http = top.Sub("http");
@@ -300,6 +356,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   if (c.query.max_rows < 1) return Status::InvalidArgument(qy.Where("max_rows") + "must be at least 1");
   SLUICE_RETURN_IF_ERROR(qy.Get("max_concurrent", &c.query.max_concurrent));
   if (c.query.max_concurrent < 1) return Status::InvalidArgument(qy.Where("max_concurrent") + "must be at least 1");
+  SLUICE_RETURN_IF_ERROR(LoadProfilesSection(top.Sub("profiles"), std::filesystem::path(path).parent_path(), &c));
   if (c.log.segment_bytes < 4096) return Status::InvalidArgument(lg.Where("segment_bytes") + "must be at least 4096");
   if (c.ingest.max_event_bytes > c.ingest.max_request_bytes) {
     return Status::InvalidArgument(ingest.Where("max_event_bytes") + "must not exceed max_request_bytes");
@@ -349,6 +406,14 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
     s->scheduler_->Start();
   }
+  if (config.profiles_enabled) {
+    profile::ProfileOptions po = config.profiles;
+    po.db_path = ProfileDbPath(config.data_dir);
+    SLUICE_ASSIGN_OR_RETURN(s->profile_store_, profile::ProfileStore::Open(po));
+    SLUICE_ASSIGN_OR_RETURN(s->profile_builder_,
+                            profile::ProfileBuilder::Open(s->profile_store_.get(), s->log_.get(), &s->metrics_));
+    s->profile_builder_->Start();
+  }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   if (!config.quality.plan.empty()) {
     // A bad plan at start-up stops the start: serving without the gate the
@@ -367,6 +432,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
                                                  "Time to answer POST /v1/query, including refusals.",
                                                  {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60});
     routes.push_back({"POST", "/v1/query", [raw = s.get()](const ingest::HttpRequest& r) { return raw->QueryRoute(r); }});
+  }
+  if (s->profile_store_) {
+    routes.push_back({"GET", "/v1/profiles/", ProfileRoute(s->profile_store_.get(), config.http.read_token, &s->metrics_)});
   }
   if (config.alerts.enabled) {
     s->alerts_ = std::make_unique<monitor::AlertLoop>(config.alerts, &s->metrics_, config.data_dir);
@@ -444,7 +512,107 @@ ingest::HttpReply JsonReply(int status, std::string body) {
   reply.body = std::move(body);
   return reply;
 }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding (`plus_is_space` for query values, as forms
+// send them). InvalidArgument on a '%' not followed by two hex digits.
+Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      int hi = i + 2 < in.size() ? HexValue(in[i + 1]) : -1;
+      int lo = hi >= 0 ? HexValue(in[i + 2]) : -1;
+      if (lo < 0) return Status::InvalidArgument("bad percent-encoding");
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(plus_is_space && in[i] == '+' ? ' ' : in[i]);
+    }
+  }
+  return out;
+}
+
+// The decoded value of `name` in an undecoded query string ("" when absent).
+Result<std::string> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    SLUICE_ASSIGN_OR_RETURN(std::string key, PercentDecode(pair.substr(0, eq), true));
+    if (key != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    auto value = PercentDecode(pair.substr(eq + 1), true);
+    if (!value.ok()) return Status::InvalidArgument(std::string(name) + ": " + value.status().message());
+    return value;
+  }
+  return std::string();
+}
+
 }  // namespace
+
+// GET /v1/profiles/{id}: the serving endpoint over ProfileStore.
+ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_token, monitor::Registry* metrics) {
+  constexpr const char* kRequests = "sluice_profile_requests_total";
+  constexpr const char* kHelp = "GET /v1/profiles/{id} requests, by outcome.";
+  struct Probe {
+    monitor::Counter* ok;
+    monitor::Counter* not_found;
+    monitor::Counter* unauthorized;
+    monitor::Counter* bad_request;
+    monitor::Counter* error;
+    monitor::Histogram* seconds;
+  };
+  Probe probe{metrics->GetCounter(kRequests, kHelp, {{"outcome", "ok"}}),
+              metrics->GetCounter(kRequests, kHelp, {{"outcome", "not_found"}}),
+              metrics->GetCounter(kRequests, kHelp, {{"outcome", "unauthorized"}}),
+              metrics->GetCounter(kRequests, kHelp, {{"outcome", "bad_request"}}),
+              metrics->GetCounter(kRequests, kHelp, {{"outcome", "error"}}),
+              metrics->GetHistogram("sluice_profile_request_seconds", "Time to answer GET /v1/profiles/{id}.",
+                                    monitor::LatencySecondsBuckets())};
+  return [store, token = std::move(read_token), probe](const ingest::HttpRequest& r) {
+    const auto started = std::chrono::steady_clock::now();
+    auto done = [&](monitor::Counter* outcome, ingest::HttpReply reply) {
+      outcome->Inc();
+      probe.seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      return reply;
+    };
+    if (!ingest::BearerTokenAccepted(r, token)) {
+      return done(probe.unauthorized, JsonReply(401, ingest::HttpErrorBody(Status::Unauthenticated(
+                                                     "read token required (Authorization: Bearer …)"))));
+    }
+    constexpr std::string_view kPrefix = "/v1/profiles/";
+    std::string_view raw_id = r.path.substr(std::min(r.path.size(), kPrefix.size()));
+    auto decoded = PercentDecode(raw_id, false);
+    if (!decoded.ok()) {
+      return done(probe.bad_request,
+                  JsonReply(400, ingest::HttpErrorBody(Status::InvalidArgument("id: bad percent-encoding"))));
+    }
+    const std::string& id = *decoded;
+    if (id.empty() || raw_id.find('/') != std::string_view::npos) {  // an id's own '/' comes as %2F
+      return done(probe.bad_request, JsonReply(400, ingest::HttpErrorBody(Status::InvalidArgument(
+                                                    "id: expected /v1/profiles/{userId or anonymousId}"))));
+    }
+    auto fields_text = QueryParam(r.query, "fields");
+    Result<profile::FieldSelection> fields =
+        fields_text.ok() ? profile::ParseFieldSelection(*fields_text) : Result<profile::FieldSelection>(fields_text.status());
+    if (!fields.ok()) return done(probe.bad_request, JsonReply(400, ingest::HttpErrorBody(fields.status())));
+    auto json = store->GetJson(id, *fields, NowMicros());
+    if (json.ok()) return done(probe.ok, JsonReply(200, std::move(*json)));
+    const Status& st = json.status();
+    monitor::Counter* outcome = st.code() == StatusCode::kNotFound          ? probe.not_found
+                                : st.code() == StatusCode::kInvalidArgument ? probe.bad_request
+                                                                            : probe.error;
+    return done(outcome, JsonReply(ingest::HttpStatusFor(st), ingest::HttpErrorBody(st)));
+  };
+}
 
 ingest::HttpReply Server::PlanRoute(const ingest::HttpRequest& r) {
   if (r.path != "/v1/admin/plan") return JsonReply(404, ingest::HttpErrorBody(Status::NotFound("no such endpoint")));
@@ -615,6 +783,12 @@ Status Server::Stop() {
     Status lk = lake_->Stop();
     if (!lk.ok()) std::fprintf(stderr, "sluice: lake: %s\n", lk.ToString().c_str());
     lake_.reset();
+  }
+  if (profile_builder_) {
+    // The same for profiles: a clean stop leaves the last checkpoint at the log's end.
+    Status pr = profile_builder_->Stop();
+    if (!pr.ok()) std::fprintf(stderr, "sluice: profiles: %s\n", pr.ToString().c_str());
+    profile_builder_.reset();
   }
   Status st = log_ ? log_->Close() : Status::Ok();
   if (dedup_ && log_ && st.ok()) {

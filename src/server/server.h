@@ -1,13 +1,14 @@
 // server: one Sluice process — the data-directory lock, the log, the ingest
 // path (with the quality gate's tracking plan), the lake writer, the
-// warehouse scheduler and the HTTP collector, wired from one ServerConfig;
+// warehouse scheduler, the profile builder and the HTTP collector (with
+// GET /v1/profiles/{id}), wired from one ServerConfig;
 // start-up order, shutdown order, signals, plan reloads (SIGHUP,
 // POST /v1/admin/plan) and read-only SQL over HTTP (POST /v1/query).
 //
 // Invariants: the data directory is locked for the Server's whole life; on
 // shutdown the collector stops first (in-flight requests are answered), then
-// the lake commits what it staged, then the log drains and syncs, then the
-// lock is released.
+// the lake commits what it staged and the profiles checkpoint, then the log
+// drains and syncs, then the lock is released.
 //
 // A plan reload compiles the new plan first and swaps it in only when it is
 // valid; an invalid plan is refused with its error and the old one stays.
@@ -33,6 +34,7 @@
 #include "log/log.h"
 #include "monitor/alert_loop.h"
 #include "monitor/monitor.h"
+#include "profile/profile.h"
 #include "quality/tracking_plan.h"
 #include "warehouse/warehouse.h"
 
@@ -72,10 +74,12 @@ struct ServerConfig {
   warehouse::SchedulerOptions warehouse_schedule;
   monitor::AlertsConfig alerts;  // detectors, `for`, webhooks (README "alerts:")
   QueryConfig query;
+  bool profiles_enabled = true;  // build live profiles and serve GET /v1/profiles/{id}
+  profile::ProfileOptions profiles;  // profiles.db_path is derived: <data_dir>/state/profiles
 };
 
-// "90" (seconds), "30s", "10m", "24h", "7d" → seconds. InvalidArgument otherwise.
-Result<int64_t> ParseDurationSeconds(const std::string& text);
+// DATA/state/profiles.
+std::string ProfileDbPath(const std::string& data_dir);
 
 // Loads a YAML config file (see README "Configuration"). Unknown keys and
 // bad values are InvalidArgument naming the key; an unreadable file is
@@ -105,6 +109,9 @@ class Server {
   lake::LakeWriter* lake_writer() { return lake_.get(); }
   // Null when alerts are disabled.
   monitor::AlertLoop* alerts() { return alerts_.get(); }
+  // Null when profiles are disabled.
+  profile::ProfileStore* profile_store() { return profile_store_.get(); }
+  profile::ProfileBuilder* profile_builder() { return profile_builder_.get(); }
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -129,6 +136,8 @@ class Server {
   std::unique_ptr<warehouse::Warehouse> warehouse_;
   std::unique_ptr<warehouse::Scheduler> scheduler_;
   std::unique_ptr<ingest::IngestPath> ingest_;
+  std::unique_ptr<profile::ProfileStore> profile_store_;      // before collector_: read by its route
+  std::unique_ptr<profile::ProfileBuilder> profile_builder_;
   std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;
@@ -150,6 +159,13 @@ class Server {
   std::condition_variable maintenance_cv_;
   bool maintenance_stop_ = false;
 };
+
+// GET /v1/profiles/{id}[?fields=…]: the read token (401), the id
+// (percent-decoded; 400 when empty), 404 for an unknown id, else the
+// profile JSON. Counts sluice_profile_requests_total{outcome} and observes
+// sluice_profile_request_seconds. Runs on the HTTP event loop: RocksDB reads
+// only, no lock.
+ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_token, monitor::Registry* metrics);
 
 // Blocks until SIGINT, SIGTERM or SIGHUP, then returns the signal number.
 // REQUIRES: BlockShutdownSignals was called before any thread started.

@@ -62,13 +62,6 @@ TEST(AlertsConfig, RefusesTyposAndBadValues) {
   }
 }
 
-std::string Basic(const std::string& key) {
-  std::string plain = key + ":";
-  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
-  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
-  return "Basic " + out;
-}
-
 std::string Batch(int first, int n, const std::string& extra = "") {
   std::string body = R"({"batch":[)";
   for (int i = first; i < first + n; ++i) {
@@ -101,7 +94,7 @@ TEST(ServerAlerts, DuplicateBurstFiresAndIsListedAtV1Alerts) {
   ASSERT_NE(server, nullptr);
   server::Server& s = *server;
   testing::HttpClient client(s.port());
-  const std::map<std::string, std::string> auth{{"Authorization", Basic("web")}};
+  const std::map<std::string, std::string> auth{{"Authorization", testing::BasicAuth("web")}};
   const int64_t t0 = NowMicros() / kMicrosPerSecond;
 
   ASSERT_EQ(client.Post("/v1/batch", Batch(0, 100), auth).status, 200);
@@ -124,7 +117,7 @@ TEST(ServerAlerts, IngestCountsPerSourceNameRuleAndLateness) {
   server::Server& s = *server;
   EXPECT_EQ(s.alerts(), nullptr);
   testing::HttpClient client(s.port());
-  const std::map<std::string, std::string> auth{{"Authorization", Basic("web")}};
+  const std::map<std::string, std::string> auth{{"Authorization", testing::BasicAuth("web")}};
   ASSERT_EQ(client.Post("/v1/batch", Batch(0, 3), auth).status, 200);
   ASSERT_EQ(client.Post("/v1/batch", Batch(10, 2, R"(,"timestamp":"2020-01-01T00:00:00Z")"), auth).status, 200);
   ASSERT_EQ(client.Post("/v1/batch", R"({"batch":[{"type":"track","event":"No Identity"}]})", auth).status,

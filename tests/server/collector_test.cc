@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -19,13 +18,6 @@ namespace {
 using boost::beast::http::verb;
 using testing::HttpClient;
 using testing::HttpResult;
-
-std::string Basic(const std::string& key) {
-  std::string plain = key + ":";
-  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
-  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
-  return "Basic " + out;
-}
 
 std::string Gzip(const std::string& in) {
   std::string out(compressBound(in.size()) + 64, '\0');
@@ -73,7 +65,7 @@ class CollectorTest : public ::testing::Test {
     client_ = std::make_unique<HttpClient>(server_->port());
   }
   HttpResult Post(const std::string& path, const std::string& body, std::map<std::string, std::string> h = {}) {
-    if (!h.count("Authorization")) h["Authorization"] = Basic("WK");
+    if (!h.count("Authorization")) h["Authorization"] = testing::BasicAuth("WK");
     return client_->Post(path, body, h);
   }
 
@@ -172,7 +164,7 @@ TEST_F(CollectorTest, ReadsChunkedBodiesAndAnswersExpectContinue) {
   stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server_->port()));
   http::request<http::string_body> req{http::verb::post, "/v1/track", 11};
   req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::authorization, Basic("WK"));
+  req.set(http::field::authorization, testing::BasicAuth("WK"));
   req.body() = kTrack;
   req.chunked(true);
   http::write(stream, req);
@@ -184,7 +176,7 @@ TEST_F(CollectorTest, ReadsChunkedBodiesAndAnswersExpectContinue) {
   // curl sends Expect: 100-continue for large bodies and waits for the interim answer.
   http::request<http::string_body> req2{http::verb::post, "/v1/track", 11};
   req2.set(http::field::host, "127.0.0.1");
-  req2.set(http::field::authorization, Basic("WK"));
+  req2.set(http::field::authorization, testing::BasicAuth("WK"));
   req2.set(http::field::expect, "100-continue");
   req2.body() = R"({"userId":"u2","event":"Another"})";
   req2.prepare_payload();
@@ -203,7 +195,7 @@ TEST_F(CollectorTest, ReadsChunkedBodiesAndAnswersExpectContinue) {
 TEST_F(CollectorTest, RejectsMissingOrUnknownWriteKeys) {
   Start();
   EXPECT_EQ(client_->Post("/v1/track", kTrack).status, 401);
-  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", Basic("nope")}}).status, 401);
+  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", testing::BasicAuth("nope")}}).status, 401);
   EXPECT_EQ(client_->Post("/v1/batch", R"({"writeKey":"WK","batch":[{"type":"track","userId":"a","event":"b"}]})").status,
             200);
   EXPECT_EQ(client_->Post("/v1/batch", R"({"writeKey":"bad","batch":[{"type":"track","userId":"a","event":"b"}]})").status,
@@ -214,7 +206,7 @@ TEST_F(CollectorTest, RejectsMissingOrUnknownWriteKeys) {
 TEST_F(CollectorTest, AnyNonEmptyKeyWhenNoneConfigured) {
   config_.ingest.write_keys.clear();
   Start();
-  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", Basic("anything")}}).status, 200);
+  EXPECT_EQ(client_->Post("/v1/track", kTrack, {{"Authorization", testing::BasicAuth("anything")}}).status, 200);
   EXPECT_EQ(client_->Post("/v1/track", kTrack).status, 401);
 }
 

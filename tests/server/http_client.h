@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <map>
 #include <string>
@@ -16,6 +17,14 @@ struct HttpResult {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };
+
+// `Basic base64(write_key:)`, the Authorization header SDKs send.
+inline std::string BasicAuth(const std::string& write_key) {
+  std::string plain = write_key + ":";
+  std::string out(boost::beast::detail::base64::encoded_size(plain.size()), '\0');
+  out.resize(boost::beast::detail::base64::encode(out.data(), plain.data(), plain.size()));
+  return "Basic " + out;
+}
 
 class HttpClient {
  public:

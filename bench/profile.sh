@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Profile update benchmark (in-process): the whole profile consumer — read
+# the log, decode, identity, Apply with the default features, segments,
+# RocksDB checkpoints — in events/s per core, against decode alone and
+# decode + Apply alone measured in the same run (bench/profile_bench.cc);
+# then GetJson of random users in-process (the serving path without HTTP).
+#
+#   bash bench/profile.sh
+#
+# Environment: EVENTS (2000000), USERS (100000), CHECKPOINT_MS (1000) and
+# CHECKPOINT_EVENTS (100000) — the server's defaults —, BUILD (build).
+# Output: RESULT lines and a Markdown table on stdout and in bench/out/profile.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${EVENTS:-2000000}
+USERS=${USERS:-100000}
+CHECKPOINT_MS=${CHECKPOINT_MS:-1000}
+CHECKPOINT_EVENTS=${CHECKPOINT_EVENTS:-100000}
+BUILD=${BUILD:-build}
+OUT=$(pwd)/bench/out
+mkdir -p "$OUT"
+cmake -S . -B "$BUILD" -DSLUICE_BUILD_BENCH=ON >/dev/null
+cmake --build "$BUILD" --target bench_profile -j"$(nproc)" >/dev/null
+BENCH=$(find "$BUILD" -type f -name bench_profile -perm -u+x | head -1)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+"$BENCH" "$OUT/profile-bench-data" "$EVENTS" "$USERS" "$CHECKPOINT_MS" "$CHECKPOINT_EVENTS" | tee "$OUT/profile-bench.out"
+rm -rf "$OUT/profile-bench-data"
+field() { grep "phase=$1 " "$OUT/profile-bench.out" | sed -E "s/.* $2=([0-9.]+).*/\1/"; }
+{
+  echo "| $(date -u +%Y-%m-%dT%H:%MZ), $EVENTS events, $USERS users, checkpoints every ${CHECKPOINT_MS} ms / $CHECKPOINT_EVENTS events, load before: $LOAD | events/s (wall) | events per CPU-second | × builder |"
+  echo "|---|---:|---:|---:|"
+  B=$(field builder events_per_cpu_s)
+  for p in decode apply builder get; do
+    echo "| $p | $(field $p events_per_s) | $(field $p events_per_cpu_s) | $(awk -v a="$(field $p events_per_cpu_s)" -v b="$B" 'BEGIN{printf "%.2f", a/b}') |"
+  done
+} | tee "$OUT/profile.md"

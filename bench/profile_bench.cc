@@ -1,0 +1,204 @@
+// bench_profile DIR [EVENTS] [USERS] [CHECKPOINT_MS] [CHECKPOINT_EVENTS]:
+// profile update throughput in-process,
+// with the shipped default features (stream::FeatureSet::Defaults()).
+//
+// A log in DIR is filled with EVENTS synthetic Segment events (track with
+// revenue and category, page with a name; ~350-byte payloads) over USERS
+// users, in event-time order with jitter (untimed). Then, timed, one after
+// the other on one thread:
+//   decode   read the log + DecodeEvent (the floor of any consumer)
+//   apply    read + decode + UserFeatures::Apply into an in-memory map
+//            (the stream part alone: no identity, no storage)
+//   builder  ProfileBuilder::CatchUp on a fresh store: read + decode +
+//            identity + Apply + segments (one rule) + RocksDB checkpoints
+//            (WriteBatch, fsync) every CHECKPOINT_EVENTS events or
+//            CHECKPOINT_MS (the server's defaults: 100k, 1 s) + log consumer offset.
+//   get      ProfileStore::GetJson of random users (RocksDB Gets, Evaluate
+//            as of now, JSON): the serving path without HTTP.
+// Each phase reports events/s of wall time and events per CPU-second of the
+// whole process (RocksDB's background flushes included), i.e. per core.
+// Prints RESULT lines (key=value) for bench/profile.sh.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "core/event.h"
+#include "log/log.h"
+#include "monitor/monitor.h"
+#include "profile/profile.h"
+#include "stream/stream.h"
+
+using namespace sluice;
+
+namespace {
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+int Die(const std::string& what, const Status& st) {
+  std::fprintf(stderr, "bench_profile: %s: %s\n", what.c_str(), st.ToString().c_str());
+  return 1;
+}
+
+struct Timer {
+  std::chrono::steady_clock::time_point wall = std::chrono::steady_clock::now();
+  double cpu = CpuSeconds();
+  void Report(const char* phase, uint64_t events) const {
+    double w = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+    double c = CpuSeconds() - cpu;
+    std::printf("RESULT phase=%s events=%llu wall_s=%.3f cpu_s=%.3f events_per_s=%.0f events_per_cpu_s=%.0f\n", phase,
+                static_cast<unsigned long long>(events), w, c, events / w, events / c);
+    std::fflush(stdout);
+  }
+};
+
+// Reads every record of `lg` and calls f(event) with it decoded.
+template <typename F>
+Status ForEachEvent(log::Log& lg, F&& f) {
+  SLUICE_ASSIGN_OR_RETURN(auto reader, lg.NewReader(lg.StartOffset()));
+  log::Record r;
+  bool has = false;
+  Event e;
+  for (;;) {
+    SLUICE_RETURN_IF_ERROR(reader->Next(&r, &has));
+    if (!has) return Status::Ok();
+    SLUICE_RETURN_IF_ERROR(DecodeEvent(r.payload, &e));
+    f(e);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 6) {
+    std::fprintf(stderr,
+                 "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000] [CHECKPOINT_MS=1000] "
+                 "[CHECKPOINT_EVENTS=100000]\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const uint64_t events = argc > 2 ? std::stoull(argv[2]) : 2'000'000;
+  const uint64_t users = argc > 3 ? std::stoull(argv[3]) : 100'000;
+  profile::ProfileOptions defaults;  // the server's checkpoint defaults unless given
+  const int64_t checkpoint_ms = argc > 4 ? std::stoll(argv[4]) : defaults.checkpoint_interval_ms;
+  const uint64_t checkpoint_events = argc > 5 ? std::stoull(argv[5]) : defaults.checkpoint_events;
+  std::filesystem::remove_all(dir);
+  log::LogOptions lo;
+  lo.dir = dir + "/log";
+  lo.sync = false;
+  auto lg = log::Log::Open(lo);
+  if (!lg.ok()) return Die("log", lg.status());
+
+  const char* kCategories[] = {"shoes", "books", "garden", "toys", "music", "kitchen"};
+  std::mt19937_64 rng(42);
+  const UnixMicros start = NowMicros() - 30 * kMicrosPerDay;
+  const int64_t step = 30 * kMicrosPerDay / static_cast<int64_t>(events);
+  log::RecordBatch batch;
+  std::string payload;
+  Event e;
+  e.context = R"({"library":{"name":"analytics-node","version":"3.1.0"},"ip":"203.0.113.9"})";
+  e.source = "bench";
+  for (uint64_t i = 0; i < events; ++i) {
+    const uint64_t u = rng() % users;
+    e.message_id = "m-" + std::to_string(i);
+    e.user_id = "user-" + std::to_string(u);
+    e.timestamp_us = start + static_cast<int64_t>(i) * step - static_cast<int64_t>(rng() % (60 * kMicrosPerSecond));
+    e.received_at_us = e.timestamp_us + 200'000;
+    switch (i % 4) {
+      case 0:
+        e.type = EventType::kTrack;
+        e.event = "Order Completed";
+        e.name.clear();
+        e.properties = R"({"total":)" + std::to_string(rng() % 20000 / 100.0) + R"(,"currency":"EUR","category":")" +
+                       kCategories[rng() % 6] + R"("})";
+        break;
+      case 1:
+      case 2:
+        e.type = EventType::kTrack;
+        e.event = "Product Viewed";
+        e.name.clear();
+        e.properties = R"({"sku":"sku-)" + std::to_string(rng() % 5000) + R"(","category":")" + kCategories[rng() % 6] + R"("})";
+        break;
+      default:
+        e.type = EventType::kPage;
+        e.event.clear();
+        e.name = "Catalog";
+        e.properties = R"({"path":"/catalog","title":"Catalog"})";
+    }
+    payload.clear();
+    EncodeEvent(e, &payload);
+    batch.Add(kEventRecordType, kEventRecordVersion, payload);
+    if (batch.count() == 10'000) {
+      if (auto st = (*lg)->Append(std::move(batch)); !st.ok()) return Die("append", st.status());
+      batch = log::RecordBatch();
+    }
+  }
+  if (!batch.empty()) {
+    if (auto st = (*lg)->Append(std::move(batch)); !st.ok()) return Die("append", st.status());
+  }
+  std::printf("RESULT setup events=%llu users=%llu payload_bytes=%zu\n", static_cast<unsigned long long>(events),
+              static_cast<unsigned long long>(users), payload.size());
+
+  {
+    Timer t;
+    uint64_t n = 0;
+    if (Status st = ForEachEvent(**lg, [&](const Event&) { ++n; }); !st.ok()) return Die("decode", st);
+    t.Report("decode", n);
+  }
+  {
+    const stream::FeatureSet& set = stream::FeatureSet::Defaults();
+    std::unordered_map<std::string, stream::UserFeatures> states;
+    stream::Watermark wm(set.watermark().out_of_orderness_us);
+    Timer t;
+    uint64_t n = 0;
+    Status st = ForEachEvent(**lg, [&](const Event& ev) {
+      wm.Observe(ev.timestamp_us);
+      states[ev.user_id].Apply(set, ev, wm);
+      ++n;
+    });
+    if (!st.ok()) return Die("apply", st);
+    t.Report("apply", n);
+  }
+  {
+    profile::ProfileOptions po;
+    po.db_path = dir + "/state/profiles";
+    po.segments = {{"big_spender", "revenue_30d >= 500"}};
+    po.max_hot_profiles = users + 1;
+    po.checkpoint_interval_ms = checkpoint_ms;
+    po.checkpoint_events = checkpoint_events;
+    auto store = profile::ProfileStore::Open(po);
+    if (!store.ok()) return Die("store", store.status());
+    monitor::Registry metrics;
+    auto builder = profile::ProfileBuilder::Open(store->get(), lg->get(), &metrics);
+    if (!builder.ok()) return Die("builder", builder.status());
+    Timer t;
+    if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
+    t.Report("builder", events);
+    // Reads as the HTTP route makes them (RocksDB Gets + Evaluate + JSON),
+    // in-process: what GET /v1/profiles/{id} costs before HTTP.
+    const uint64_t reads = std::min<uint64_t>(events, 200'000);
+    Timer r;
+    size_t bytes = 0;
+    const UnixMicros now = NowMicros();
+    for (uint64_t i = 0; i < reads; ++i) {
+      auto json = (*store)->GetJson("user-" + std::to_string(rng() % users), {}, now);
+      if (!json.ok() && json.status().code() != StatusCode::kNotFound) return Die("get", json.status());
+      if (json.ok()) bytes += json->size();
+    }
+    r.Report("get", reads);
+    std::printf("RESULT get_mean_json_bytes=%zu\n", static_cast<size_t>(bytes / reads));
+    std::printf("RESULT checkpoints=%llu members_big_spender=%llu\n",
+                static_cast<unsigned long long>(metrics.CounterSum("sluice_profile_checkpoints_total")),
+                static_cast<unsigned long long>(*(*store)->SegmentSize("big_spender")));
+  }
+  return 0;
+}

@@ -1,0 +1,46 @@
+-- wrk script: GET /v1/profiles/user-N for random N in [0, PROFILES), keep-alive.
+--
+--   wrk -t2 -c32 -d15s --latency -s bench/profile_get.lua http://127.0.0.1:PORT -- PROFILES [READ_TOKEN]
+--
+-- At the end it prints one machine-readable line:
+--   WRK_RESULT requests=… ok=… non200=… errors=… duration_s=… req_per_s=… p50_ms=… p99_ms=… p999_ms=… max_ms=…
+
+local profiles = 1000000
+local token = nil
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  profiles = tonumber(args[1] or "1000000")
+  token = args[2]
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  non200 = 0
+  ok = 0
+end
+
+function request()
+  local headers = {}
+  if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("GET", "/v1/profiles/user-" .. math.random(0, profiles - 1), headers)
+end
+
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 else non200 = non200 + 1 end
+end
+
+function done(summary, latency, requests)
+  local total_ok, total_non200 = 0, 0
+  for _, t in ipairs(threads) do
+    total_ok = total_ok + t:get("ok")
+    total_non200 = total_non200 + t:get("non200")
+  end
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  local secs = summary.duration / 1e6
+  io.write(string.format(
+    "WRK_RESULT requests=%d ok=%d non200=%d errors=%d duration_s=%.3f req_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
+    summary.requests, total_ok, total_non200, errors, secs, summary.requests / secs,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000, latency.max / 1000))
+end

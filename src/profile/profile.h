@@ -1,0 +1,179 @@
+// profile: live user profiles — the per-user feature state the stream part
+// computes, kept durably in RocksDB, joined with static attributes and
+// identify traits, grouped into segments, and served as JSON.
+//
+// What it owns: DATA/state/profiles (one RocksDB; layout in profile_format.h:
+// column families profiles, identities, attributes, segments, quarantine and
+// the default one for the consumer's offset and watermark), the log consumer
+// "profiles", and the segment webhook posts.
+//
+// Invariants:
+// - Exactly once. The builder keeps hot profiles in memory and checkpoints
+//   every checkpoint_interval_ms or checkpoint_events: the dirty profiles,
+//   identity links, attribute updates, segment index changes, late events
+//   kept for quarantine, the watermark and the next log offset go in ONE
+//   RocksDB WriteBatch (synced). On open it resumes at that offset, so after
+//   a kill -9 every event is applied exactly once. The log's consumer offset
+//   "profiles" is committed only after the batch, so log retention never
+//   drops what profiles still need.
+// - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
+//   writer holds) and evaluates the features as of `now`, so sliding windows
+//   move with the clock. A read sees the last checkpoint.
+// - Segment membership is re-evaluated for every profile that changed, at
+//   its checkpoint; entering and leaving are counted, indexed (segments
+//   family) and posted to the segment webhook once the checkpoint is durable.
+// - Identity (identity_links.h, one replaceable class): an event carrying a
+//   userId and an anonymousId links them; pre-login activity is merged into
+//   the user's profile (stream::UserFeatures::Merge); alias merges
+//   previousId into userId. A profile answers for any id linked to it.
+//
+// Threading: ProfileStore is safe for concurrent use (reads from HTTP event
+// loops, writes from the one builder). ProfileBuilder is driven by one
+// thread — its own (Start/Stop) or the caller's (CatchUp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "log/log.h"
+#include "monitor/monitor.h"
+#include "stream/stream.h"
+
+namespace sluice::profile {
+
+inline constexpr const char* kProfileConsumer = "profiles";  // the log consumer name
+
+struct SegmentDefinition {
+  std::string name;  // [A-Za-z0-9_.-]{1,128}
+  std::string rule;  // a stream::Expression over features, attributes and traits.NAME
+};
+
+struct ProfileOptions {
+  std::string db_path;  // DATA/state/profiles
+  // Feature definitions YAML (stream.h); empty: stream::FeatureSet::Defaults().
+  std::string features_yaml;
+  std::vector<SegmentDefinition> segments;
+  std::string segment_webhook;  // "" → none; else http(s) URL, one POST per change
+  int64_t checkpoint_interval_ms = 1000;
+  uint64_t checkpoint_events = 100'000;
+  // After a checkpoint, hot (in-memory) profiles beyond this are dropped;
+  // they are read back from RocksDB on their next event.
+  size_t max_hot_profiles = 200'000;
+  int64_t poll_interval_ms = 50;  // idle wait between log reads
+  // The clock segments are evaluated with; default NowMicros.
+  std::function<UnixMicros()> clock;
+};
+
+// Parses and checks what ProfileOptions names (features YAML, segment names
+// and rules) the way Open will; InvalidArgument naming the problem.
+Status ValidateProfileOptions(const ProfileOptions& options);
+
+// The sections of a profile JSON; ?fields= picks some (id and userId always).
+enum ProfileField : uint32_t {
+  kFieldTraits = 1u << 0,
+  kFieldAttributes = 1u << 1,
+  kFieldFeatures = 1u << 2,
+  kFieldSegments = 1u << 3,
+  kFieldIdentities = 1u << 4,
+  kAllProfileFields = (1u << 5) - 1,
+};
+
+// What ?fields= asked for: sections, and single features ("features.events_7d").
+struct FieldSelection {
+  uint32_t sections = kAllProfileFields;
+  std::vector<std::string> features;  // empty: every feature (when kFieldFeatures)
+};
+// "traits,features.events_7d,segments" → selection. Empty text: everything.
+// InvalidArgument naming an unknown field.
+Result<FieldSelection> ParseFieldSelection(std::string_view text);
+
+// One row of `sluice attributes load`: a userId and a JSON object of its attributes.
+struct AttributeRow {
+  std::string user_id;
+  std::string json;  // object text
+};
+
+class ProfileStore {
+ public:
+  // Opens (creating) the RocksDB at options.db_path with its column families
+  // and compiles the features and segments. InvalidArgument for bad
+  // definitions; IOError/Corruption from RocksDB (e.g. the database is open
+  // in another process).
+  static Result<std::unique_ptr<ProfileStore>> Open(const ProfileOptions& options);
+  ~ProfileStore();
+  ProfileStore(const ProfileStore&) = delete;
+  ProfileStore& operator=(const ProfileStore&) = delete;
+
+  // The profile `id` (a userId or an anonymousId, either linked to it) as
+  // JSON, with features evaluated as of `now`. NotFound for an unknown id;
+  // InvalidArgument for a requested feature that is not defined.
+  Result<std::string> GetJson(std::string_view id, const FieldSelection& fields, UnixMicros now) const;
+
+  // Merges each row's attributes into the stored ones (keys in a row replace
+  // the same keys; others stay), in one batch. InvalidArgument naming the row
+  // for an empty userId or a value that is not a JSON object.
+  Status PutAttributes(const std::vector<AttributeRow>& rows);
+
+  // The first log offset not yet applied (0 for a new store).
+  Result<log::LogOffset> NextOffset() const;
+  // Late events kept by the `quarantine` late policy, oldest first, as
+  // (log offset, event JSON); at most `limit`. The quarantine family keeps
+  // the event's log encoding, so this is also how they could be re-applied.
+  Result<std::vector<std::pair<uint64_t, std::string>>> LateEvents(size_t limit) const;
+  // How many profiles are in `segment` (from the index).
+  Result<uint64_t> SegmentSize(std::string_view segment) const;
+
+  const ProfileOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit ProfileStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  friend class ProfileBuilder;
+};
+
+// Crash points for tests: the checkpoint stops right after the named step
+// and the builder refuses further work, as if the process died.
+enum class ProfileCrashPoint { kNone, kBeforeBatch, kAfterBatch };
+
+class ProfileBuilder {
+ public:
+  // Registers the log consumer and positions after the store's last
+  // checkpoint. `store`, `log` and `metrics` must outlive the builder (its
+  // gauges read it: `metrics` must not be rendered after it is gone).
+  static Result<std::unique_ptr<ProfileBuilder>> Open(ProfileStore* store, log::Log* log,
+                                                      monitor::Registry* metrics);
+  ~ProfileBuilder();  // joins the thread WITHOUT a checkpoint (see Stop)
+  ProfileBuilder(const ProfileBuilder&) = delete;
+  ProfileBuilder& operator=(const ProfileBuilder&) = delete;
+
+  // Applies records from the log up to its durable end (at most
+  // `max_records`); checkpoints when one is due. Returns records read.
+  Result<uint64_t> Poll(uint64_t max_records = 1 << 16);
+  // Writes the checkpoint batch now (a no-op when nothing changed).
+  Status Checkpoint();
+  // Poll until the log's end, then Checkpoint.
+  Status CatchUp();
+
+  void Start();
+  // Stops the thread and checkpoints. Returns the last error the thread met.
+  Status Stop();
+
+  log::LogOffset next_offset() const;     // next record to apply
+  log::LogOffset checkpointed() const;    // next record after the last checkpoint
+  void set_crash_point(ProfileCrashPoint p);
+
+ private:
+  struct Impl;
+  explicit ProfileBuilder(std::unique_ptr<Impl> impl);
+  void Loop();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::profile

@@ -1,0 +1,535 @@
+// ProfileBuilder: log records → identity resolution → per-user feature
+// state (stream::UserFeatures) held hot in memory → one RocksDB WriteBatch
+// per checkpoint (profiles, links, attributes, segment index, late events,
+// watermark, next offset) → the log consumer offset.
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/coding.h"
+#include "core/event.h"
+#include "profile/identity_links.h"
+#include "profile/profile_store_impl.h"
+#include "profile/segment_webhook.h"
+
+namespace sluice::profile {
+
+namespace {
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A profile in memory: its record (state kept decoded in `features`), and
+// what the next checkpoint must write for it.
+struct HotProfile {
+  ProfileRecord record;  // record.state is only filled while encoding
+  stream::UserFeatures features;
+  bool stored = false;   // a version is in RocksDB
+  bool dirty = false;
+  bool removed = false;  // merged into `merged_into`; deleted at the checkpoint
+  std::string merged_into;
+  JsonFields new_traits;                  // identify traits since the last checkpoint
+  std::vector<std::string> absorbed;      // profiles merged into this one since then
+};
+
+struct SegmentChange {
+  std::string key;
+  size_t segment;
+  bool entered;
+  UnixMicros at;
+};
+
+}  // namespace
+
+struct ProfileBuilder::Impl {
+  ProfileStore::Impl* store = nullptr;
+  const stream::FeatureSet* set = nullptr;
+  log::Log* log = nullptr;
+  std::unique_ptr<log::LogReader> reader;
+  log::LogOffset next;
+  log::LogOffset checkpointed;
+  std::atomic<uint64_t> checkpointed_for_metrics{0};
+  std::atomic<int64_t> newest_received_us{0};  // of the events checkpointed
+  int64_t pending_newest_received_us = 0;
+  stream::Watermark watermark;
+  IdentityLinks links;
+  std::unordered_map<std::string, HotProfile> hot;
+  std::atomic<size_t> hot_count{0};  // hot.size() for /metrics
+  std::vector<std::pair<uint64_t, std::string>> late_kept;  // offset, payload
+  uint64_t events_since_checkpoint = 0;
+  int64_t last_checkpoint_ms = 0;
+  Event event;
+  IdentityResolution resolution;
+  std::vector<stream::FeatureValue> values;
+  std::function<UnixMicros()> clock;
+  ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
+  bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
+  std::unique_ptr<SegmentWebhook> webhook;
+
+  monitor::Counter* events_total;
+  monitor::Counter* late_total[4];  // by stream::ApplyOutcome
+  monitor::Counter* merges_total;
+  monitor::Counter* checkpoints_total;
+  monitor::Histogram* checkpoint_seconds;
+  std::vector<monitor::Counter*> entered_total, left_total;
+  std::vector<monitor::Gauge*> members;
+
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  Status thread_error = Status::Ok();
+
+  Status Recover();
+  // The hot profile of `key`, read from RocksDB when cold. With create, a
+  // new empty one when it does not exist; else null then.
+  Result<HotProfile*> Load(const std::string& key, bool create);
+  Status Merge(HotProfile* into, const std::string& into_key, const std::string& from);
+  Status ApplyRecord(const log::Record& r);
+  Status WriteCheckpoint();
+  Status EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes, UnixMicros now,
+                          rocksdb::WriteBatch* batch, std::vector<SegmentChange>* changes);
+  bool CheckpointDue() const {
+    return events_since_checkpoint >= store->options.checkpoint_events ||
+           (events_since_checkpoint > 0 && SteadyMillis() - last_checkpoint_ms >= store->options.checkpoint_interval_ms);
+  }
+};
+
+ProfileBuilder::ProfileBuilder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ProfileBuilder::~ProfileBuilder() {
+  if (impl_->thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(impl_->mu);
+      impl_->stop = true;
+    }
+    impl_->cv.notify_all();
+    impl_->thread.join();
+  }
+}
+
+Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store, log::Log* log,
+                                                             monitor::Registry* metrics) {
+  auto impl = std::make_unique<Impl>();
+  Impl& m = *impl;
+  m.store = store->impl_.get();
+  m.set = &*m.store->features;
+  m.log = log;
+  m.watermark = stream::Watermark(m.set->watermark().out_of_orderness_us);
+  m.clock = store->options().clock ? store->options().clock : [] { return NowMicros(); };
+  m.events_total = metrics->GetCounter("sluice_profile_events_total", "Events applied to profiles (late ones included).");
+  constexpr const char* kLate = "sluice_profile_late_events_total";
+  constexpr const char* kLateHelp = "Events behind the watermark by more than allowed_lateness, by what the late policy did.";
+  m.late_total[0] = nullptr;
+  m.late_total[static_cast<int>(stream::ApplyOutcome::kLateDropped)] =
+      metrics->GetCounter(kLate, kLateHelp, {{"policy", "drop"}});
+  m.late_total[static_cast<int>(stream::ApplyOutcome::kLateLifetimeOnly)] =
+      metrics->GetCounter(kLate, kLateHelp, {{"policy", "lifetime_only"}});
+  m.late_total[static_cast<int>(stream::ApplyOutcome::kLateQuarantine)] =
+      metrics->GetCounter(kLate, kLateHelp, {{"policy", "quarantine"}});
+  m.merges_total = metrics->GetCounter("sluice_profile_identity_merges_total",
+                                       "Profiles merged into another (identify/alias joined two ids).");
+  m.checkpoints_total = metrics->GetCounter("sluice_profile_checkpoints_total", "Profile checkpoints written.");
+  m.checkpoint_seconds = metrics->GetHistogram("sluice_profile_checkpoint_seconds",
+                                               "Time to build and sync one profile checkpoint batch.",
+                                               monitor::LatencySecondsBuckets());
+  for (const CompiledSegment& s : m.store->segments) {
+    monitor::Labels l{{"segment", s.name}};
+    m.entered_total.push_back(metrics->GetCounter("sluice_segment_entered_total", "Profiles that entered a segment.", l));
+    m.left_total.push_back(metrics->GetCounter("sluice_segment_left_total", "Profiles that left a segment.", l));
+    m.members.push_back(metrics->GetGauge("sluice_segment_members", "Profiles in a segment now.", l));
+    SLUICE_ASSIGN_OR_RETURN(uint64_t n, store->SegmentSize(s.name));
+    m.members.back()->Set(static_cast<double>(n));
+  }
+  if (!store->options().segment_webhook.empty()) {
+    m.webhook = std::make_unique<SegmentWebhook>(store->options().segment_webhook, monitor::MakeCurlTransport(), metrics);
+  }
+  SLUICE_RETURN_IF_ERROR(m.Recover());
+  Impl* raw = impl.get();
+  metrics->AddGaugeCallback("sluice_profile_lag_records", "Durable log records not yet checkpointed into profiles.", {},
+                            [raw, log] {
+                              return static_cast<double>(log->EndOffset().value -
+                                                         raw->checkpointed_for_metrics.load(std::memory_order_relaxed));
+                            });
+  metrics->AddGaugeCallback(
+      "sluice_profile_lag_seconds",
+      "now − received_at of the newest event checkpointed into profiles, while records wait (0 when caught up).", {},
+      [raw, log] {
+        if (raw->checkpointed_for_metrics.load(std::memory_order_relaxed) >= log->EndOffset().value) return 0.0;
+        int64_t newest = raw->newest_received_us.load(std::memory_order_relaxed);
+        return newest ? std::max<double>(0, (NowMicros() - newest) / 1e6) : 0.0;
+      });
+  metrics->AddGaugeCallback("sluice_profile_hot_profiles", "Profiles held in the builder's memory.", {},
+                            [raw] { return static_cast<double>(raw->hot_count.load(std::memory_order_relaxed)); });
+  return std::unique_ptr<ProfileBuilder>(new ProfileBuilder(std::move(impl)));
+}
+
+Status ProfileBuilder::Impl::Recover() {
+  rocksdb::DB& db = *store->db;
+  std::string wm;
+  rocksdb::Status s = db.Get(rocksdb::ReadOptions(), store->meta, kMetaWatermark, &wm);
+  if (!s.IsNotFound()) {
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read watermark"));
+    SLUICE_ASSIGN_OR_RETURN(watermark, stream::Watermark::Decode(wm));
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), store->identities));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) links.Restore(it->key().ToString(), it->value().ToString());
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read identities"));
+  std::string offset;
+  s = db.Get(rocksdb::ReadOptions(), store->meta, kMetaNextOffset, &offset);
+  uint64_t from = 0;
+  if (!s.IsNotFound()) {
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read next offset"));
+    if (offset.size() != 8) return Status::Corruption("profiles: meta.next_offset is not 8 bytes");
+    from = DecodeFixed64(offset.data());
+  }
+  if (from > log->EndOffset().value) {
+    return Status::FailedPrecondition("profiles: the store has applied the log up to offset " + std::to_string(from) +
+                                      " but the log ends at " + std::to_string(log->EndOffset().value) +
+                                      " (a data directory restored from different backups?)");
+  }
+  if (from < log->StartOffset().value) {
+    // Only when profiles were enabled after the log had dropped segments
+    // (no consumer kept them): start at what is left.
+    from = log->StartOffset().value;
+  }
+  next = checkpointed = log::LogOffset{from};
+  checkpointed_for_metrics = from;
+  last_checkpoint_ms = SteadyMillis();
+  SLUICE_RETURN_IF_ERROR(log->CommitConsumerOffset(kProfileConsumer, next));
+  SLUICE_ASSIGN_OR_RETURN(reader, log->NewReader(next));
+  return Status::Ok();
+}
+
+Result<HotProfile*> ProfileBuilder::Impl::Load(const std::string& key, bool create) {
+  auto it = hot.find(key);
+  if (it != hot.end() && !it->second.removed) return &it->second;
+  if (it != hot.end()) {
+    // Merged away earlier, now an id of its own again (links were dropped).
+    if (!create) return static_cast<HotProfile*>(nullptr);
+    HotProfile& p = it->second;
+    p = HotProfile{};
+    p.stored = true;  // the delete is still pending: overwritten by the put
+    return &p;
+  }
+  std::string value;
+  rocksdb::Status s = store->db->Get(rocksdb::ReadOptions(), store->profiles, key, &value);
+  if (s.IsNotFound()) {
+    if (!create) return static_cast<HotProfile*>(nullptr);
+    return &hot[key];
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
+  HotProfile p;
+  SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(value, &p.record));
+  Status st = p.features.Decode(p.record.state);
+  if (!st.ok()) return Status::Corruption("profiles: state of " + key.substr(1) + ": " + st.message());
+  p.record.state.clear();
+  p.record.state.shrink_to_fit();
+  p.stored = true;
+  return &(hot[key] = std::move(p));
+}
+
+Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key, const std::string& from) {
+  SLUICE_ASSIGN_OR_RETURN(HotProfile * q, Load(from, false));
+  if (!q) {
+    links.Repoint(from, {}, into_key);
+    return Status::Ok();
+  }
+  into->features.Merge(*set, q->features);
+  if (!q->record.traits.empty()) {
+    // The surviving profile's traits win where both have a key.
+    JsonFields traits;
+    SLUICE_RETURN_IF_ERROR(MergeJsonObject(q->record.traits, &traits));
+    SLUICE_RETURN_IF_ERROR(MergeJsonObject(into->record.traits, &traits));
+    into->record.traits.clear();
+    AppendJsonObject(&into->record.traits, traits);
+  }
+  for (auto& [k, v] : q->new_traits) into->new_traits.try_emplace(k, v);
+  into->record.last_event_us = std::max(into->record.last_event_us, q->record.last_event_us);
+  into->record.last_received_us = std::max(into->record.last_received_us, q->record.last_received_us);
+  links.Repoint(from, q->record.linked, into_key);
+  auto add_linked = [&](const std::string& id) {
+    if (id != into_key && std::find(into->record.linked.begin(), into->record.linked.end(), id) == into->record.linked.end()) {
+      into->record.linked.push_back(id);
+    }
+  };
+  add_linked(from);
+  for (const std::string& id : q->record.linked) add_linked(id);
+  into->absorbed.push_back(from);
+  for (std::string& a : q->absorbed) into->absorbed.push_back(std::move(a));
+  q->absorbed.clear();
+  q->features = stream::UserFeatures();
+  q->new_traits.clear();
+  q->removed = true;
+  q->merged_into = into_key;
+  q->dirty = true;
+  into->dirty = true;
+  merges_total->Inc();
+  return Status::Ok();
+}
+
+Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
+  if (r.type != kEventRecordType) return Status::Ok();
+  EventHead head;
+  Status st = PeekEvent(r.payload, &head);
+  if (st.ok() && head.quarantined) return Status::Ok();  // held back by the gate: not a fact about the user
+  if (st.ok()) st = DecodeEvent(r.payload, &event);
+  if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
+  if (event.user_id.empty() && event.anonymous_id.empty()) return Status::Ok();
+  watermark.Observe(event.timestamp_us);
+  links.Resolve(event, &resolution);
+  SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(resolution.key, true));
+  for (const std::string& from : resolution.merge_from) SLUICE_RETURN_IF_ERROR(Merge(p, resolution.key, from));
+  for (const std::string& id : resolution.new_links) {
+    if (std::find(p->record.linked.begin(), p->record.linked.end(), id) == p->record.linked.end()) {
+      p->record.linked.push_back(id);
+    }
+  }
+  stream::ApplyOutcome outcome = p->features.Apply(*set, event, watermark);
+  events_total->Inc();
+  if (outcome != stream::ApplyOutcome::kApplied) late_total[static_cast<int>(outcome)]->Inc();
+  if (outcome == stream::ApplyOutcome::kLateQuarantine) late_kept.emplace_back(r.offset.value, std::string(r.payload));
+  if (event.type == EventType::kIdentify && !event.traits.empty()) {
+    JsonFields traits;
+    if (MergeJsonObject(p->record.traits, &traits).ok() && MergeJsonObject(event.traits, &traits).ok()) {
+      p->record.traits.clear();
+      AppendJsonObject(&p->record.traits, traits);
+      (void)MergeJsonObject(event.traits, &p->new_traits);
+    }
+  }
+  p->record.last_event_us = std::max(p->record.last_event_us, event.timestamp_us);
+  p->record.last_received_us = std::max(p->record.last_received_us, event.received_at_us);
+  pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
+  p->dirty = true;
+  ++events_since_checkpoint;
+  return Status::Ok();
+}
+
+Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  uint64_t n = 0;
+  log::Record r;
+  bool has = false;
+  while (n < max_records) {
+    SLUICE_RETURN_IF_ERROR(m.reader->Next(&r, &has));
+    if (!has) break;
+    ++n;
+    SLUICE_RETURN_IF_ERROR(m.ApplyRecord(r));
+    m.next = log::LogOffset{r.offset.value + 1};
+    if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
+  }
+  if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
+  m.hot_count = m.hot.size();
+  return n;
+}
+
+Status ProfileBuilder::Impl::EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes,
+                                              UnixMicros now, rocksdb::WriteBatch* batch,
+                                              std::vector<SegmentChange>* changes) {
+  p.features.EvaluateInto(*set, now, &values);
+  JsonFields traits;
+  (void)MergeJsonObject(p.record.traits, &traits);
+  ProfileValues resolver(*set, values, attributes, traits);
+  std::vector<SegmentMembership> kept;
+  for (size_t i = 0; i < store->segments.size(); ++i) {
+    const CompiledSegment& seg = store->segments[i];
+    const bool in = seg.rule.Evaluate(resolver);
+    auto was = std::find_if(p.record.segments.begin(), p.record.segments.end(),
+                            [&](const SegmentMembership& s) { return s.name == seg.name; });
+    if (in && was == p.record.segments.end()) {
+      kept.push_back({seg.name, now});
+      batch->Put(store->segment_index, SegmentIndexKey(seg.name, key), "");
+      changes->push_back({key, i, true, now});
+    } else if (in) {
+      kept.push_back(*was);
+    } else if (was != p.record.segments.end()) {
+      batch->Delete(store->segment_index, SegmentIndexKey(seg.name, key));
+      changes->push_back({key, i, false, now});
+    }
+  }
+  // Memberships of segments no longer configured are dropped silently (the
+  // index keeps them until the profile changes; SegmentSize counts them).
+  p.record.segments = std::move(kept);
+  return Status::Ok();
+}
+
+Status ProfileBuilder::Impl::WriteCheckpoint() {
+  const auto started = std::chrono::steady_clock::now();
+  const UnixMicros now = clock();
+  rocksdb::WriteBatch batch;
+  std::vector<SegmentChange> changes;
+  std::string value;
+  // In key order: RocksDB's memtable (a skip list) inserts a sorted run
+  // faster than the hash map's order (it reuses the previous insert's path).
+  std::vector<std::pair<const std::string, HotProfile>*> dirty;
+  for (auto& entry : hot) {
+    if (entry.second.dirty) dirty.push_back(&entry);
+  }
+  std::sort(dirty.begin(), dirty.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (auto* entry : dirty) {
+    const std::string& key = entry->first;
+    HotProfile& p = entry->second;
+    if (p.removed) {
+      if (p.stored) batch.Delete(store->profiles, key);
+      for (const SegmentMembership& s : p.record.segments) {
+        batch.Delete(store->segment_index, SegmentIndexKey(s.name, key));
+        for (size_t i = 0; i < store->segments.size(); ++i) {
+          if (store->segments[i].name == s.name) changes.push_back({key, i, false, now});
+        }
+      }
+      p.record.segments.clear();
+      continue;
+    }
+    JsonFields attributes;
+    const bool attributes_change = !p.new_traits.empty() || !p.absorbed.empty();
+    if (attributes_change || store->segments_read_attributes) SLUICE_RETURN_IF_ERROR(store->ReadAttributes(key, &attributes));
+    if (attributes_change) {
+      // Attributes of merged profiles fill keys this one lacks; identify
+      // traits replace what they name.
+      for (const std::string& from : p.absorbed) {
+        JsonFields theirs;
+        SLUICE_RETURN_IF_ERROR(store->ReadAttributes(from, &theirs));
+        for (auto& [k, v] : theirs) attributes.try_emplace(k, v);
+        batch.Delete(store->attributes, from);
+      }
+      for (auto& [k, v] : p.new_traits) attributes[k] = v;
+      value.clear();
+      AppendJsonObject(&value, attributes);
+      batch.Put(store->attributes, key, value);
+    }
+    if (!store->segments.empty()) SLUICE_RETURN_IF_ERROR(EvaluateSegments(key, p, attributes, now, &batch, &changes));
+    p.features.Encode(&p.record.state);
+    value.clear();
+    EncodeProfileRecord(p.record, &value);
+    p.record.state.clear();
+    batch.Put(store->profiles, key, value);
+  }
+  for (auto& [id, canonical] : links.Drain()) {
+    if (id == canonical) batch.Delete(store->identities, id);
+    else batch.Put(store->identities, id, canonical);
+  }
+  for (auto& [offset, payload] : late_kept) batch.Put(store->quarantine, QuarantineKey(offset), payload);
+  std::string offset;
+  PutFixed64(&offset, next.value);
+  batch.Put(store->meta, kMetaNextOffset, offset);
+  std::string wm;
+  watermark.Encode(&wm);
+  batch.Put(store->meta, kMetaWatermark, wm);
+  if (crash_point == ProfileCrashPoint::kBeforeBatch) return Status::Internal("simulated crash before the checkpoint batch");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  SLUICE_RETURN_IF_ERROR(FromRocks(store->db->Write(wo, &batch), "write checkpoint"));
+  if (crash_point == ProfileCrashPoint::kAfterBatch) return Status::Internal("simulated crash after the checkpoint batch");
+
+  for (auto it = hot.begin(); it != hot.end();) {
+    HotProfile& p = it->second;
+    if (p.removed) {
+      it = hot.erase(it);
+      continue;
+    }
+    if (p.dirty) {
+      p.dirty = false;
+      p.stored = true;
+      p.new_traits.clear();
+      p.absorbed.clear();
+    }
+    ++it;
+  }
+  late_kept.clear();
+  for (const SegmentChange& c : changes) {
+    (c.entered ? entered_total : left_total)[c.segment]->Inc();
+    members[c.segment]->Add(c.entered ? 1 : -1);
+    if (!webhook) continue;
+    std::string body = "{\"segment\":";
+    AppendJsonString(&body, store->segments[c.segment].name);
+    body += c.entered ? ",\"change\":\"entered\"," : ",\"change\":\"left\",";
+    body += c.key[0] == kUserKind ? "\"userId\":" : "\"anonymousId\":";
+    AppendJsonString(&body, std::string_view(c.key).substr(1));
+    body += ",\"at\":\"" + FormatIso8601(c.at) + "\"}";
+    webhook->Enqueue(std::move(body));
+  }
+  checkpointed = next;
+  checkpointed_for_metrics = next.value;
+  newest_received_us = std::max(newest_received_us.load(), pending_newest_received_us);
+  events_since_checkpoint = 0;
+  last_checkpoint_ms = SteadyMillis();
+  if (hot.size() > store->options.max_hot_profiles) hot.clear();  // all clean now: they are in RocksDB
+  hot_count = hot.size();
+  checkpoints_total->Inc();
+  checkpoint_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // After the batch, so the log never drops what the store has not applied.
+  return log->CommitConsumerOffset(kProfileConsumer, next);
+}
+
+Status ProfileBuilder::Checkpoint() {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  if (m.next == m.checkpointed && m.events_since_checkpoint == 0) return Status::Ok();
+  Status st = m.WriteCheckpoint();
+  // What is in memory is ahead of the store now; only a restart (resuming at
+  // the last good checkpoint) can line them up again.
+  if (!st.ok()) m.failed = true;
+  return st;
+}
+
+Status ProfileBuilder::CatchUp() {
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(uint64_t n, Poll());
+    if (n == 0) break;
+  }
+  return Checkpoint();
+}
+
+void ProfileBuilder::Start() {
+  impl_->thread = std::thread([this] { Loop(); });
+}
+
+void ProfileBuilder::Loop() {
+  Impl& m = *impl_;
+  std::string last_error;
+  for (;;) {
+    Result<uint64_t> polled = Poll();
+    uint64_t n = polled.ok() ? *polled : 0;
+    if (!polled.ok()) {
+      if (polled.status().ToString() != last_error) {
+        std::fprintf(stderr, "sluice: profiles: %s\n", polled.status().ToString().c_str());
+      }
+      last_error = polled.status().ToString();
+      std::lock_guard<std::mutex> l(m.mu);
+      m.thread_error = polled.status();
+    }
+    std::unique_lock<std::mutex> l(m.mu);
+    if (n == 0) m.cv.wait_for(l, std::chrono::milliseconds(m.store->options.poll_interval_ms), [&] { return m.stop; });
+    if (m.stop) break;
+  }
+}
+
+Status ProfileBuilder::Stop() {
+  Impl& m = *impl_;
+  if (m.thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(m.mu);
+      m.stop = true;
+    }
+    m.cv.notify_all();
+    m.thread.join();
+  }
+  if (m.failed) return m.thread_error.ok() ? Status::FailedPrecondition("profile builder failed") : m.thread_error;
+  Status st = CatchUp();
+  return st.ok() ? m.thread_error : st;
+}
+
+log::LogOffset ProfileBuilder::next_offset() const { return impl_->next; }
+log::LogOffset ProfileBuilder::checkpointed() const { return impl_->checkpointed; }
+void ProfileBuilder::set_crash_point(ProfileCrashPoint p) { impl_->crash_point = p; }
+
+}  // namespace sluice::profile

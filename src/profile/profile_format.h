@@ -1,0 +1,150 @@
+// Private to the profile part: the byte layout of DATA/state/profiles, the
+// RocksDB database the profile builder writes and the serving path reads.
+//
+// Column families (keys are byte strings; `kind` is one byte, 'u' for a
+// userId, 'a' for an anonymousId, so the two id spaces never collide):
+//   profiles    kind+id          → ProfileRecord (below); the key is the
+//                                  profile's canonical id
+//   identities  kind+id          → kind+id of the canonical profile it joins
+//                                  (only ids that are not canonical themselves)
+//   attributes  kind+id          → one JSON object text: `sluice attributes load`
+//                                  rows (by userId) and identify traits, merged
+//   segments    segment\0kind+id → ""  (membership index: who is in a segment)
+//   quarantine  offset (8 bytes, big-endian) → a late event kept by the
+//                                  `quarantine` late policy: its log payload
+//   default     "meta.next_offset" → fixed64: first log offset not yet applied
+//               "meta.watermark"   → the stream's encoded watermark state
+//               "meta.format"      → fixed32 kProfileFormatVersion
+//
+// ProfileRecord, version 1:
+//   fixed32 version | fixed64 last_event_us (event time of the newest event)
+//   | fixed64 last_received_us | len-prefixed feature state (stream Encode)
+//   | len-prefixed traits (JSON object text, "" when none)
+//   | varint n + n × len-prefixed linked id (kind+id, other than the key)
+//   | varint m + m × (len-prefixed segment name, fixed64 entered_at_us)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/coding.h"
+#include "core/status.h"
+
+namespace sluice::profile {
+
+inline constexpr uint32_t kProfileFormatVersion = 1;
+inline constexpr uint32_t kProfileRecordVersion = 1;
+
+inline constexpr const char* kProfilesFamily = "profiles";
+inline constexpr const char* kIdentitiesFamily = "identities";
+inline constexpr const char* kAttributesFamily = "attributes";
+inline constexpr const char* kSegmentsFamily = "segments";
+inline constexpr const char* kQuarantineFamily = "quarantine";
+
+inline constexpr std::string_view kMetaNextOffset = "meta.next_offset";
+inline constexpr std::string_view kMetaWatermark = "meta.watermark";
+inline constexpr std::string_view kMetaFormat = "meta.format";
+
+inline constexpr char kUserKind = 'u';
+inline constexpr char kAnonymousKind = 'a';
+
+inline std::string UserKey(std::string_view user_id) {
+  std::string k(1, kUserKind);
+  k.append(user_id);
+  return k;
+}
+inline std::string AnonymousKey(std::string_view anonymous_id) {
+  std::string k(1, kAnonymousKind);
+  k.append(anonymous_id);
+  return k;
+}
+
+struct SegmentMembership {
+  std::string name;
+  int64_t entered_at_us = 0;
+  bool operator==(const SegmentMembership&) const = default;
+};
+
+struct ProfileRecord {
+  int64_t last_event_us = 0;
+  int64_t last_received_us = 0;
+  std::string state;                       // the stream's encoded feature state
+  std::string traits;                      // merged identify traits, JSON object text
+  std::vector<std::string> linked;         // kind+id joined into this profile
+  std::vector<SegmentMembership> segments;
+  bool operator==(const ProfileRecord&) const = default;
+};
+
+inline void EncodeProfileRecord(const ProfileRecord& r, std::string* out) {
+  PutFixed32(out, kProfileRecordVersion);
+  PutFixed64(out, static_cast<uint64_t>(r.last_event_us));
+  PutFixed64(out, static_cast<uint64_t>(r.last_received_us));
+  PutLengthPrefixed(out, r.state);
+  PutLengthPrefixed(out, r.traits);
+  PutVarint64(out, r.linked.size());
+  for (const std::string& id : r.linked) PutLengthPrefixed(out, id);
+  PutVarint64(out, r.segments.size());
+  for (const SegmentMembership& s : r.segments) {
+    PutLengthPrefixed(out, s.name);
+    PutFixed64(out, static_cast<uint64_t>(s.entered_at_us));
+  }
+}
+
+inline Status DecodeProfileRecord(std::string_view in, ProfileRecord* r) {
+  Decoder d(in);
+  uint32_t version = 0;
+  uint64_t last_event = 0, last_received = 0, n = 0;
+  std::string_view state, traits;
+  if (!d.GetFixed32(&version)) return Status::Corruption("profile record: too short");
+  if (version != kProfileRecordVersion) {
+    return Status::Corruption("profile record: unknown version " + std::to_string(version));
+  }
+  if (!d.GetFixed64(&last_event) || !d.GetFixed64(&last_received) || !d.GetLengthPrefixed(&state) ||
+      !d.GetLengthPrefixed(&traits) || !d.GetVarint64(&n) || n > d.remaining()) {
+    return Status::Corruption("profile record: truncated");
+  }
+  r->last_event_us = static_cast<int64_t>(last_event);
+  r->last_received_us = static_cast<int64_t>(last_received);
+  r->state.assign(state);
+  r->traits.assign(traits);
+  r->linked.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view id;
+    if (!d.GetLengthPrefixed(&id)) return Status::Corruption("profile record: truncated linked ids");
+    r->linked.emplace_back(id);
+  }
+  if (!d.GetVarint64(&n) || n > d.remaining()) return Status::Corruption("profile record: truncated segments");
+  r->segments.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view name;
+    uint64_t at = 0;
+    if (!d.GetLengthPrefixed(&name) || !d.GetFixed64(&at)) {
+      return Status::Corruption("profile record: truncated segments");
+    }
+    r->segments.push_back({std::string(name), static_cast<int64_t>(at)});
+  }
+  if (!d.done()) return Status::Corruption("profile record: trailing bytes");
+  return Status::Ok();
+}
+
+// Segment index key: name, a NUL, then the profile key (names never hold NUL).
+inline std::string SegmentIndexKey(std::string_view segment, std::string_view profile_key) {
+  std::string k(segment);
+  k.push_back('\0');
+  k.append(profile_key);
+  return k;
+}
+
+// Big-endian so RocksDB's bytewise order is offset order.
+inline std::string QuarantineKey(uint64_t offset) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    k[i] = static_cast<char>(offset & 0xff);
+    offset >>= 8;
+  }
+  return k;
+}
+
+}  // namespace sluice::profile

@@ -1,0 +1,389 @@
+// ProfileStore: the RocksDB database, identity lookups and the JSON a
+// profile is served as.
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+
+#include "core/coding.h"
+#include "core/event.h"
+#include "profile/profile_store_impl.h"
+
+namespace sluice::profile {
+
+namespace {
+
+constexpr size_t kMaxSegmentNameBytes = 128;
+
+bool IsValidSegmentName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxSegmentNameBytes) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+void AppendIdentity(std::string* out, std::string_view kind_and_id) {
+  *out += kind_and_id[0] == kUserKind ? "{\"type\":\"userId\",\"id\":" : "{\"type\":\"anonymousId\",\"id\":";
+  AppendJsonString(out, kind_and_id.substr(1));
+  out->push_back('}');
+}
+
+// Appends `t` as a quoted ISO-8601 string. A profile repeats a few times
+// (as_of, bucket-aligned window ends) many times over, and formatting one
+// costs more than copying it: recent ones are copied from the output itself.
+class TimeWriter {
+ public:
+  explicit TimeWriter(std::string* out) : out_(out) {}
+  void Append(UnixMicros t) {
+    for (const Seen& s : seen_) {
+      if (s.len && s.t == t) {
+        out_->append(*out_, s.pos, s.len);
+        return;
+      }
+    }
+    const size_t pos = out_->size();
+    out_->push_back('"');
+    AppendIso8601(out_, t);
+    out_->push_back('"');
+    seen_[next_++ % kSeen] = {t, pos, out_->size() - pos};
+  }
+
+ private:
+  static constexpr size_t kSeen = 4;
+  struct Seen {
+    UnixMicros t = 0;
+    size_t pos = 0, len = 0;
+  };
+  std::string* out_;
+  Seen seen_[kSeen];
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string m = "profiles: " + std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(m);
+  if (s.IsCorruption()) return Status::Corruption(m);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
+  return Status::IOError(m);
+}
+
+stream::Value ProfileValues::Resolve(std::string_view name) const {
+  constexpr std::string_view kTraits = "traits.";
+  if (name.substr(0, kTraits.size()) == kTraits) return JsonFieldValue(traits_, name.substr(kTraits.size()));
+  int i = set_.Find(name);
+  if (i >= 0 && static_cast<size_t>(i) < features_.size()) return features_[i].value;
+  return JsonFieldValue(attributes_, name);
+}
+
+Result<stream::FeatureSet> CompileFeatures(const ProfileOptions& options) {
+  if (options.features_yaml.empty()) return stream::FeatureSet::Defaults();
+  auto set = stream::FeatureSet::Parse(options.features_yaml);
+  if (!set.ok()) return Status::InvalidArgument("profiles features: " + set.status().message());
+  return set;
+}
+
+Result<std::vector<CompiledSegment>> CompileSegments(const ProfileOptions& options, const stream::FeatureSet& set) {
+  std::vector<CompiledSegment> out;
+  for (const SegmentDefinition& d : options.segments) {
+    if (!IsValidSegmentName(d.name)) {
+      return Status::InvalidArgument("segment \"" + d.name + "\": a name is 1-128 of [A-Za-z0-9_.-]");
+    }
+    for (const CompiledSegment& c : out) {
+      if (c.name == d.name) return Status::InvalidArgument("segment \"" + d.name + "\": defined twice");
+    }
+    auto rule = stream::Expression::Parse(d.rule);
+    if (!rule.ok()) return Status::InvalidArgument("segment \"" + d.name + "\": " + rule.status().message());
+    out.push_back({d.name, std::move(*rule)});
+  }
+  return out;
+}
+
+Status ValidateProfileOptions(const ProfileOptions& options) {
+  SLUICE_ASSIGN_OR_RETURN(stream::FeatureSet set, CompileFeatures(options));
+  SLUICE_RETURN_IF_ERROR(CompileSegments(options, set).status());
+  if (options.checkpoint_interval_ms < 1) return Status::InvalidArgument("profiles checkpoint interval must be positive");
+  if (options.checkpoint_events < 1) return Status::InvalidArgument("profiles checkpoint_events must be positive");
+  return Status::Ok();
+}
+
+Result<FieldSelection> ParseFieldSelection(std::string_view text) {
+  FieldSelection sel;
+  if (text.empty()) return sel;
+  sel.sections = 0;
+  constexpr std::string_view kFeaturePrefix = "features.";
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view f = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    if (f.empty()) continue;
+    if (f == "traits") sel.sections |= kFieldTraits;
+    else if (f == "attributes") sel.sections |= kFieldAttributes;
+    else if (f == "features") sel.sections |= kFieldFeatures;
+    else if (f == "segments") sel.sections |= kFieldSegments;
+    else if (f == "identities") sel.sections |= kFieldIdentities;
+    else if (f.substr(0, kFeaturePrefix.size()) == kFeaturePrefix && f.size() > kFeaturePrefix.size()) {
+      sel.features.emplace_back(f.substr(kFeaturePrefix.size()));
+    } else {
+      return Status::InvalidArgument("fields: unknown field \"" + std::string(f) +
+                                     "\" (traits, attributes, features, features.NAME, segments, identities)");
+    }
+  }
+  if (!sel.features.empty()) sel.sections |= kFieldFeatures;
+  return sel;
+}
+
+ProfileStore::ProfileStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ProfileStore::~ProfileStore() {
+  if (!impl_->db) return;
+  for (auto* h : impl_->handles) (void)impl_->db->DestroyColumnFamilyHandle(h);
+  (void)impl_->db->Close();
+}
+
+const ProfileOptions& ProfileStore::options() const { return impl_->options; }
+
+Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  SLUICE_ASSIGN_OR_RETURN(stream::FeatureSet set, CompileFeatures(options));
+  impl->features.emplace(std::move(set));
+  SLUICE_ASSIGN_OR_RETURN(impl->segments, CompileSegments(options, *impl->features));
+  for (const CompiledSegment& seg : impl->segments) {
+    for (const std::string& name : seg.rule.Names()) {
+      if (impl->features->Find(name) < 0 && name.rfind("traits.", 0) != 0) impl->segments_read_attributes = true;
+    }
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(options.db_path).parent_path(), ec);
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+  rocksdb::ColumnFamilyOptions cf_options;
+  rocksdb::BlockBasedTableOptions table;
+  // Point lookups dominate (one Get per profile read or cold profile): a
+  // Bloom filter answers "not here" without touching data blocks, and a
+  // block cache keeps hot profiles in memory.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(256 << 20);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
+      {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
+      {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()}};
+  rocksdb::DB* raw = nullptr;
+  SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.db_path, families, &impl->handles, &raw),
+                                   "cannot open " + options.db_path));
+  impl->db.reset(raw);
+  impl->meta = impl->handles[0];
+  impl->profiles = impl->handles[1];
+  impl->identities = impl->handles[2];
+  impl->attributes = impl->handles[3];
+  impl->segment_index = impl->handles[4];
+  impl->quarantine = impl->handles[5];
+
+  std::string format;
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), impl->meta, kMetaFormat, &format);
+  if (s.IsNotFound()) {
+    std::string v;
+    PutFixed32(&v, kProfileFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    SLUICE_RETURN_IF_ERROR(FromRocks(impl->db->Put(wo, impl->meta, kMetaFormat, v), "write format version"));
+  } else {
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read format version"));
+    if (format.size() != 4 || DecodeFixed32(format.data()) != kProfileFormatVersion) {
+      return Status::Corruption("profiles: " + options.db_path + " has an unknown format version");
+    }
+  }
+  return std::unique_ptr<ProfileStore>(new ProfileStore(std::move(impl)));
+}
+
+Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
+  rocksdb::ReadOptions ro;
+  std::string value;
+  for (char kind : {kUserKind, kAnonymousKind}) {
+    std::string k(1, kind);
+    k.append(id);
+    rocksdb::Status s = db->Get(ro, profiles, k, &value);
+    if (s.IsNotFound()) {
+      std::string canonical;
+      s = db->Get(ro, identities, k, &canonical);
+      if (s.IsNotFound()) continue;
+      SLUICE_RETURN_IF_ERROR(FromRocks(s, "read identity"));
+      s = db->Get(ro, profiles, canonical, &value);
+      if (s.IsNotFound()) continue;  // linked before the profile had events
+      k = std::move(canonical);
+    }
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
+    *key = std::move(k);
+    return DecodeProfileRecord(value, record);
+  }
+  return Status::NotFound("no profile for id \"" + std::string(id) + "\"");
+}
+
+Status ProfileStore::Impl::ReadAttributes(const std::string& key, JsonFields* out) const {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), attributes, key, &value);
+  if (s.IsNotFound()) return Status::Ok();
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
+  Status st = MergeJsonObject(value, out);
+  return st.ok() ? st : Status::Corruption("profiles: attributes of " + key.substr(1) + ": " + st.message());
+}
+
+Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelection& fields, UnixMicros now) const {
+  const Impl& m = *impl_;
+  const stream::FeatureSet& set = *m.features;
+  for (const std::string& f : fields.features) {
+    if (set.Find(f) < 0) return Status::InvalidArgument("fields: no feature named \"" + f + "\"");
+  }
+  std::string key;
+  ProfileRecord rec;
+  SLUICE_RETURN_IF_ERROR(m.Find(id, &key, &rec));
+  std::string out;
+  out.reserve(2048);
+  TimeWriter times(&out);
+  out += "{\"id\":";
+  AppendJsonString(&out, id);
+  out += key[0] == kUserKind ? ",\"userId\":" : ",\"anonymousId\":";
+  AppendJsonString(&out, std::string_view(key).substr(1));
+  out += ",\"asOf\":";
+  times.Append(now);
+  out += ",\"lastEventAt\":";
+  times.Append(rec.last_event_us);
+  if (fields.sections & kFieldTraits) {
+    out += ",\"traits\":";
+    out += rec.traits.empty() ? "{}" : rec.traits;
+  }
+  if (fields.sections & kFieldAttributes) {
+    std::string value;
+    rocksdb::Status s = m.db->Get(rocksdb::ReadOptions(), m.attributes, key, &value);
+    if (!s.IsNotFound()) SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
+    out += ",\"attributes\":";
+    out += value.empty() ? "{}" : value;
+  }
+  if (fields.sections & kFieldFeatures) {
+    stream::UserFeatures state;
+    Status st = state.Decode(rec.state);
+    if (!st.ok()) return Status::Corruption("profiles: state of " + key.substr(1) + ": " + st.message());
+    thread_local std::vector<stream::FeatureValue> values;
+    state.EvaluateInto(set, now, &values);
+    out += ",\"features\":{";
+    bool first = true;
+    for (const stream::FeatureValue& v : values) {
+      if (!fields.features.empty() &&
+          std::find(fields.features.begin(), fields.features.end(), v.name) == fields.features.end()) {
+        continue;
+      }
+      if (!first) out.push_back(',');
+      first = false;
+      AppendJsonString(&out, v.name);
+      out += ":{\"value\":";
+      stream::AppendValueJson(&out, v.value);
+      out += ",\"windowStart\":";
+      times.Append(v.window_start);
+      out += ",\"windowEnd\":";
+      times.Append(v.window_end);
+      out.push_back('}');
+    }
+    out.push_back('}');
+  }
+  if (fields.sections & kFieldSegments) {
+    out += ",\"segments\":[";
+    for (size_t i = 0; i < rec.segments.size(); ++i) {
+      if (i) out.push_back(',');
+      out += "{\"name\":";
+      AppendJsonString(&out, rec.segments[i].name);
+      out += ",\"enteredAt\":";
+      times.Append(rec.segments[i].entered_at_us);
+      out.push_back('}');
+    }
+    out.push_back(']');
+  }
+  if (fields.sections & kFieldIdentities) {
+    out += ",\"identities\":[";
+    AppendIdentity(&out, key);
+    for (const std::string& linked : rec.linked) {
+      out.push_back(',');
+      AppendIdentity(&out, linked);
+    }
+    out.push_back(']');
+  }
+  out.push_back('}');
+  return out;
+}
+
+Status ProfileStore::PutAttributes(const std::vector<AttributeRow>& rows) {
+  Impl& m = *impl_;
+  rocksdb::WriteBatch batch;
+  std::map<std::string, JsonFields> merged;  // a user twice in `rows`: both apply, in order
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const AttributeRow& row = rows[i];
+    if (row.user_id.empty()) return Status::InvalidArgument("attributes row " + std::to_string(i + 1) + ": empty userId");
+    std::string key = UserKey(row.user_id);
+    auto [it, fresh] = merged.try_emplace(key);
+    if (fresh) SLUICE_RETURN_IF_ERROR(m.ReadAttributes(key, &it->second));
+    Status st = MergeJsonObject(row.json, &it->second);
+    if (!st.ok()) return Status::InvalidArgument("attributes row " + std::to_string(i + 1) + ": " + st.message());
+  }
+  std::string value;
+  for (const auto& [key, fields] : merged) {
+    value.clear();
+    AppendJsonObject(&value, fields);
+    batch.Put(m.attributes, key, value);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(m.db->Write(wo, &batch), "write attributes");
+}
+
+Result<log::LogOffset> ProfileStore::NextOffset() const {
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->meta, kMetaNextOffset, &v);
+  if (s.IsNotFound()) return log::LogOffset{0};
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "read next offset"));
+  if (v.size() != 8) return Status::Corruption("profiles: meta.next_offset is not 8 bytes");
+  return log::LogOffset{DecodeFixed64(v.data())};
+}
+
+Result<std::vector<std::pair<uint64_t, std::string>>> ProfileStore::LateEvents(size_t limit) const {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->quarantine));
+  Event e;
+  for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != 8) return Status::Corruption("profiles: bad quarantine key");
+    uint64_t offset = 0;
+    for (size_t i = 0; i < 8; ++i) offset = (offset << 8) | static_cast<unsigned char>(k[i]);
+    SLUICE_RETURN_IF_ERROR(DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e));
+    std::string json;
+    AppendEventJson(e, &json);
+    out.emplace_back(offset, std::move(json));
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "scan quarantine"));
+  return out;
+}
+
+Result<uint64_t> ProfileStore::SegmentSize(std::string_view segment) const {
+  std::string prefix(segment);
+  prefix.push_back('\0');
+  uint64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->segment_index));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "scan segment index"));
+  return n;
+}
+
+}  // namespace sluice::profile

@@ -1,0 +1,73 @@
+// Private to the profile part: ProfileStore's state, shared by the store
+// (reads, attributes) and the builder (the one writer), and the values a
+// segment rule reads.
+//
+// Threading: as ProfileStore (RocksDB handles are safe for concurrent use;
+// everything else is immutable after Open, except the counters).
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "profile/profile.h"
+#include "profile/profile_format.h"
+#include "profile/profile_json.h"
+
+namespace sluice::profile {
+
+struct CompiledSegment {
+  std::string name;
+  stream::Expression rule;
+};
+
+// What a segment rule's names resolve to: a feature (by name), "traits.X"
+// (identify traits), else an attribute (top level, or a dotted path into one).
+class ProfileValues : public stream::ValueResolver {
+ public:
+  ProfileValues(const stream::FeatureSet& set, const std::vector<stream::FeatureValue>& features,
+                const JsonFields& attributes, const JsonFields& traits)
+      : set_(set), features_(features), attributes_(attributes), traits_(traits) {}
+  stream::Value Resolve(std::string_view name) const override;
+
+ private:
+  const stream::FeatureSet& set_;
+  const std::vector<stream::FeatureValue>& features_;
+  const JsonFields& attributes_;
+  const JsonFields& traits_;
+};
+
+struct ProfileStore::Impl {
+  ProfileOptions options;
+  std::optional<stream::FeatureSet> features;
+  std::vector<CompiledSegment> segments;
+  // Some segment rule names an attribute (not a feature, not traits.X): a
+  // checkpoint must then read each changed profile's attributes.
+  bool segments_read_attributes = false;
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;  // the default family
+  rocksdb::ColumnFamilyHandle* profiles = nullptr;
+  rocksdb::ColumnFamilyHandle* identities = nullptr;
+  rocksdb::ColumnFamilyHandle* attributes = nullptr;
+  rocksdb::ColumnFamilyHandle* segment_index = nullptr;
+  rocksdb::ColumnFamilyHandle* quarantine = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
+
+  // The canonical key and record of `id` (userId first, then anonymousId,
+  // each directly or through its link). NotFound when neither is known.
+  Status Find(std::string_view id, std::string* key, ProfileRecord* record) const;
+  // Stored attributes of a profile key (empty when none).
+  Status ReadAttributes(const std::string& key, JsonFields* out) const;
+};
+
+// RocksDB status → Sluice status, with context.
+Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+// Compiles options.features_yaml and options.segments.
+Result<stream::FeatureSet> CompileFeatures(const ProfileOptions& options);
+Result<std::vector<CompiledSegment>> CompileSegments(const ProfileOptions& options, const stream::FeatureSet& set);
+
+}  // namespace sluice::profile

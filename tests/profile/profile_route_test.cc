@@ -1,0 +1,125 @@
+// GET /v1/profiles/{id} on a real server (HTTP, the builder, RocksDB) and the
+// `profiles:` config section.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "server/server.h"
+#include "tests/server/http_client.h"
+#include "tests/testing/temp_dir.h"
+
+namespace sluice {
+namespace {
+
+using boost::beast::http::verb;
+using testing::HttpClient;
+using testing::HttpResult;
+
+class ProfileRouteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.data_dir = temp_.path();
+    config_.http.port = 0;
+    config_.http.threads = 2;
+    config_.http.read_token = "RT";
+    config_.ingest.write_keys = {"WK"};
+    config_.lake_enabled = false;
+    config_.warehouse_enabled = false;
+    config_.profiles.checkpoint_interval_ms = 5;
+    config_.profiles.poll_interval_ms = 5;
+    auto s = server::Server::Start(config_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+    client_ = std::make_unique<HttpClient>(server_->port());
+  }
+
+  HttpResult Get(const std::string& target, const std::string& token = "RT") {
+    std::map<std::string, std::string> h;
+    if (!token.empty()) h["Authorization"] = "Bearer " + token;
+    return client_->Send(verb::get, target, "", h);
+  }
+
+  // Waits (bounded) until the builder has checkpointed the whole log.
+  void WaitForProfiles() {
+    for (int i = 0; i < 2000 && server_->profile_builder()->checkpointed() < server_->event_log().EndOffset(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(server_->profile_builder()->checkpointed(), server_->event_log().EndOffset());
+  }
+
+  testing::TempDir temp_{"profile-route"};
+  server::ServerConfig config_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(ProfileRouteTest, ServesProfilesByEitherIdBehindTheReadToken) {
+  HttpResult r = client_->Post("/v1/batch",
+                               R"({"batch":[{"type":"track","anonymousId":"a 1","event":"Viewed"},)"
+                               R"({"type":"identify","userId":"u/1@x","anonymousId":"a 1","traits":{"plan":"pro"}}]})",
+                               {{"Authorization", testing::BasicAuth("WK")}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  WaitForProfiles();
+  EXPECT_EQ(Get("/v1/profiles/u%2F1%40x", "").status, 401);
+  EXPECT_EQ(Get("/v1/profiles/u%2F1%40x", "wrong").status, 401);
+  r = Get("/v1/profiles/u%2F1%40x");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("userId":"u/1@x")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("traits":{"plan":"pro"})"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("events_lifetime":{"value":1,)"), std::string::npos) << r.body;
+  r = Get("/v1/profiles/a%201?fields=identities");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"({"type":"anonymousId","id":"a 1"})"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("features"), std::string::npos) << r.body;
+  r = Get("/v1/profiles/nobody");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("nobody"), std::string::npos);
+  r = Get("/v1/profiles/a%201?fields=bogus");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("bogus"), std::string::npos);
+  EXPECT_EQ(Get("/v1/profiles/").status, 400);
+  std::string metrics = client_->Get("/metrics").body;
+  EXPECT_NE(metrics.find(R"(sluice_profile_requests_total{outcome="ok"} 2)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(sluice_profile_requests_total{outcome="unauthorized"} 2)"), std::string::npos);
+  EXPECT_NE(metrics.find("sluice_profile_events_total 2"), std::string::npos);
+  EXPECT_NE(metrics.find("sluice_profile_request_seconds_count 7"), std::string::npos);
+}
+
+TEST(ProfilesConfigTest, SectionIsParsedAndCheckedAtLoad) {
+  testing::TempDir dir("profile-config");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.Sub(name)) << text;
+    return dir.Sub(name);
+  };
+  write("segments.yaml", "- {name: big_spenders, rule: 'revenue_lifetime > 100'}\n");
+  auto c = server::LoadServerConfig(write("ok.yaml", R"(
+profiles:
+  checkpoint_interval_ms: 250
+  segments:
+    - name: power_users
+      rule: events_7d >= 5 and plan == "pro"
+  segments_file: segments.yaml
+  watermark:
+    late_policy: quarantine
+  segment_webhook: http://127.0.0.1:9/hook
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->profiles_enabled);
+  EXPECT_EQ(c->profiles.checkpoint_interval_ms, 250);
+  ASSERT_EQ(c->profiles.segments.size(), 2u);
+  EXPECT_EQ(c->profiles.segments[1].name, "big_spenders");
+  EXPECT_NE(c->profiles.features_yaml.find("quarantine"), std::string::npos);
+  EXPECT_NE(c->profiles.features_yaml.find("events_7d"), std::string::npos);  // the defaults, kept
+
+  for (const char* bad : {"profiles: {bogus: 1}\n", "profiles: {segments: [{name: x, rule: 'events_7d >'}]}\n",
+                          "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
+                          "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n"}) {
+    auto r = server::LoadServerConfig(write("bad.yaml", bad));
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad << " → " << r.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace sluice
