@@ -1057,10 +1057,12 @@ struct UserState {
     const FeatureState* state() const { return std::launder(reinterpret_cast<const FeatureState*>(storage_)); }
 
    private:
+    // Pointer-aligned and the flag after it: a slot is 80 bytes, not 96.
+    alignas(8) unsigned char storage_[kStateBytes];
     bool has_ = false;
-    alignas(16) unsigned char storage_[kStateBytes];
   };
   static_assert(sizeof(SessionState) <= Slot::kStateBytes && sizeof(WindowedState<TopCell>) <= Slot::kStateBytes);
+  static_assert(alignof(SessionState) <= 8 && alignof(WindowedState<SumCell>) <= 8);
   std::vector<Slot> slots;
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
   // min over slots' next_change (derived, not encoded).
