@@ -34,6 +34,7 @@ class TrafficGenerator {
     std::string e = "{";
     int user = static_cast<int>(rng_() % 400);
     bool logged_in = user % 3 != 0;
+    uint64_t track_event = 0;  // index into kEvents; 3 is "Order Completed"
     int kind = static_cast<int>(rng_() % 100);
     UnixMicros now = NowMicros();
     UnixMicros ts = now - static_cast<int64_t>(rng_() % 3'000'000) - 500'000;
@@ -48,7 +49,8 @@ class TrafficGenerator {
       static const char* kEvents[] = {"Product Viewed", "Product Added", "Checkout Started", "Order Completed",
                                       "Products Searched"};
       field("type", "track");
-      field("event", kEvents[rng_() % 5]);
+      track_event = rng_() % 5;
+      field("event", kEvents[track_event]);
     } else if (kind < 90) {
       field("type", "page");
       field("name", kPages[rng_() % 4]);
@@ -70,11 +72,28 @@ class TrafficGenerator {
     }
     int product = static_cast<int>(rng_() % 200);
     char props[512];
-    std::snprintf(props, sizeof props,
-                  ",\"properties\":{\"product_id\":\"sku-%04d\",\"price\":%d.%02d,\"currency\":\"EUR\","
-                  "\"category\":\"%s\",\"quantity\":%d}",
-                  product, 5 + product % 150, product % 100, kCategories[product % 5], 1 + product % 3);
+    if (kind >= 60 && kind < 90) {
+      // Page properties as analytics.js sends them (the default last_page feature reads properties.path).
+      std::snprintf(props, sizeof props,
+                    ",\"properties\":{\"path\":\"/p/%d\",\"url\":\"https://shop.example.com/p/%d\","
+                    "\"category\":\"%s\"}",
+                    product, product, kCategories[product % 5]);
+    } else {
+      std::snprintf(props, sizeof props,
+                    ",\"properties\":{\"product_id\":\"sku-%04d\",\"price\":%d.%02d,\"currency\":\"EUR\","
+                    "\"category\":\"%s\",\"quantity\":%d}",
+                    product, 5 + product % 150, product % 100, kCategories[product % 5], 1 + product % 3);
+    }
     e += props;
+    if (kind < 60 && track_event == 3 && broken != 0) {
+      // The Segment e-commerce spec's order total (the default revenue features sum properties.total).
+      e.pop_back();
+      char total[64];
+      int cents = (5 + product % 150) * 100 + product % 100;
+      cents *= 1 + product % 3;
+      std::snprintf(total, sizeof total, ",\"total\":%d.%02d}", cents / 100, cents % 100);
+      e += total;
+    }
     if (kind >= 90) e += ",\"traits\":{\"email\":\"user" + std::to_string(user) + "@example.com\",\"plan\":\"" +
                          std::string(user % 4 == 0 ? "pro" : "free") + "\"}";
     e += ",\"context\":{\"page\":{\"path\":\"/p/" + std::to_string(product) +
