@@ -6,17 +6,20 @@
 --   WRK_RESULT requests=… ok=… non200=… errors=… duration_s=… req_per_s=… p50_ms=… p99_ms=… p999_ms=… max_ms=…
 
 local profiles = 1000000
-local token = nil
+local head, tail
+-- The request is built by concatenation, not wrk.format (which walks a
+-- headers table per call): the same bytes for less client CPU.
 function init(args)
   profiles = tonumber(args[1] or "1000000")
-  token = args[2]
+  local token = args[2]
+  local auth = (token and token ~= "") and ("Authorization: Bearer " .. token .. "\r\n") or ""
+  head = "GET /v1/profiles/user-"
+  tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n" .. auth .. "\r\n"
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 end
 
 function request()
-  local headers = {}
-  if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
-  return wrk.format("GET", "/v1/profiles/user-" .. math.random(0, profiles - 1), headers)
+  return head .. math.random(0, profiles - 1) .. tail
 end
 
 -- No response() callback: with one, wrk hands every response's headers to
