@@ -18,7 +18,8 @@
 //   drops what profiles still need.
 // - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
 //   writer holds) and evaluates the features as of `now`, so sliding windows
-//   move with the clock. A read sees the last checkpoint.
+//   move with the clock. A read sees the last checkpoint. Nothing rendered is
+//   cached; the block cache (warmed at server start) holds RocksDB's blocks.
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are counted, indexed (segments
 //   family) and posted to the segment webhook once the checkpoint is durable.
