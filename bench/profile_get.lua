@@ -6,37 +6,29 @@
 --   WRK_RESULT requests=… ok=… non200=… errors=… duration_s=… req_per_s=… p50_ms=… p99_ms=… p999_ms=… max_ms=…
 
 local profiles = 1000000
-local token = nil
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
+local head, tail
+-- The request is built by concatenation, not wrk.format (which walks a
+-- headers table per call): the same bytes for less client CPU.
 function init(args)
   profiles = tonumber(args[1] or "1000000")
-  token = args[2]
+  local token = args[2]
+  local auth = (token and token ~= "") and ("Authorization: Bearer " .. token .. "\r\n") or ""
+  head = "GET /v1/profiles/user-"
+  tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n" .. auth .. "\r\n"
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  non200 = 0
-  ok = 0
 end
 
 function request()
-  local headers = {}
-  if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
-  return wrk.format("GET", "/v1/profiles/user-" .. math.random(0, profiles - 1), headers)
+  return head .. math.random(0, profiles - 1) .. tail
 end
 
-function response(status, headers, body)
-  if status == 200 then ok = ok + 1 else non200 = non200 + 1 end
-end
-
+-- No response() callback: with one, wrk hands every response's headers to
+-- Lua, which costs the client CPU that the server (on the same cores) then
+-- lacks. wrk counts statuses outside 2xx/3xx itself (summary.errors.status);
+-- the server answers 200 or an error status, never a 3xx.
 function done(summary, latency, requests)
-  local total_ok, total_non200 = 0, 0
-  for _, t in ipairs(threads) do
-    total_ok = total_ok + t:get("ok")
-    total_non200 = total_non200 + t:get("non200")
-  end
+  local total_non200 = summary.errors.status
+  local total_ok = summary.requests - total_non200
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
   local secs = summary.duration / 1e6
   io.write(string.format(

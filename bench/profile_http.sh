@@ -9,13 +9,14 @@
 # (`sluice import`), `sluice profile get` builds every profile (the builder
 # catches up with the log) and gives the size of one profile's JSON; a
 # server starts on that data directory (lake and warehouse off, so nothing
-# else competes for the two cores). Timed: wrk -t THREADS -c CONNS for
+# else competes for the two cores) and is ready once its block cache is warm. Timed: wrk -t THREADS -c CONNS for
 # SECONDS with random ids (bench/profile_get.lua); then a redis-server on a
 # free loopback port is filled with PROFILES keys of that size and
 # redis-benchmark GETs random keys with the same connections.
 #
 # Environment: PROFILES (1000000), CONNS (32), THREADS (2), DURATION (15, seconds),
-# BUILD (build), KEEP_DATA=1. Output: Markdown table on stdout and in
+# BUILD (build), KEEP_DATA=1, SLUICE_BIN (a sluice binary to use instead of
+# building one, e.g. an older commit's to compare on the same data). Output: Markdown table on stdout and in
 # bench/out/profile_http.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +33,14 @@ for tool in cmake wrk redis-server redis-benchmark redis-cli curl awk; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 mkdir -p "$OUT"
-cmake -S . -B "$BUILD" >/dev/null
-log "building sluice in $BUILD/"
-cmake --build "$BUILD" --target sluice -j"$(nproc)" >/dev/null
-SLUICE=$ROOT/$BUILD/sluice
+if [ -n "${SLUICE_BIN:-}" ]; then
+  SLUICE=$SLUICE_BIN
+else
+  cmake -S . -B "$BUILD" >/dev/null
+  log "building sluice in $BUILD/"
+  cmake --build "$BUILD" --target sluice -j"$(nproc)" >/dev/null
+  SLUICE=$ROOT/$BUILD/sluice
+fi
 
 free_port() { # a loopback port nobody listens on now
   local p
@@ -87,7 +92,7 @@ log "one profile is $VALUE_BYTES bytes of JSON"
 PORT=$(free_port)
 "$SLUICE" serve --data-dir "$DATA" --config "$CONFIG" --listen "127.0.0.1:$PORT" --threads "$THREADS" 2>"$OUT/profile-serve.log" &
 SERVER_PID=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 1200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 curl -sf "http://127.0.0.1:$PORT/v1/profiles/user-$((PROFILES - 1))" >/dev/null || die "server does not serve profiles: $(tail -3 "$OUT/profile-serve.log")"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "wrk: $CONNS connections, $THREADS threads, ${SECONDS_RUN}s"

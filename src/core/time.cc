@@ -135,20 +135,38 @@ void AppendIso8601(std::string* out, UnixMicros t) {
   if (rem < 0) { rem += kMicrosPerDay; --days; }
   int y; unsigned mo, d;
   CivilFromDays(days, &y, &mo, &d);
-  int64_t secs = rem / kMicrosPerSecond;
-  int64_t frac = rem % kMicrosPerSecond;
-  char buf[40];
-  int n;
-  if (frac % 1000 == 0) {
-    n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d,
-                      static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                      static_cast<int>(secs % 60), static_cast<int>(frac / 1000));
-  } else {
-    n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, mo, d,
-                      static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                      static_cast<int>(secs % 60), static_cast<int>(frac));
+  const int secs = static_cast<int>(rem / kMicrosPerSecond);
+  const int frac = static_cast<int>(rem % kMicrosPerSecond);
+  const bool millis = frac % 1000 == 0;
+  if (y < 0 || y > 9999) {  // outside what events carry: not worth the fast path below
+    char buf[48];
+    int n = millis ? std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d, secs / 3600,
+                                   secs / 60 % 60, secs % 60, frac / 1000)
+                   : std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", y, mo, d, secs / 3600,
+                                   secs / 60 % 60, secs % 60, frac);
+    out->append(buf, static_cast<size_t>(n));
+    return;
   }
-  out->append(buf, static_cast<size_t>(n));
+  // Digit by digit: a profile response formats a dozen of these and
+  // snprintf was a fifth of its CPU time.
+  char buf[28] = "0000-00-00T00:00:00.000000Z";
+  auto put = [&buf](size_t at, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, static_cast<unsigned>(y), 4);
+  put(5, mo, 2);
+  put(8, d, 2);
+  put(11, static_cast<unsigned>(secs / 3600), 2);
+  put(14, static_cast<unsigned>(secs / 60 % 60), 2);
+  put(17, static_cast<unsigned>(secs % 60), 2);
+  if (millis) {
+    put(20, static_cast<unsigned>(frac / 1000), 3);
+    buf[23] = 'Z';
+    out->append(buf, 24);
+  } else {
+    put(20, static_cast<unsigned>(frac), 6);
+    out->append(buf, 27);
+  }
 }
 
 std::string FormatIso8601(UnixMicros t) {

@@ -6,6 +6,7 @@
 // everything else is immutable after Open, except the counters).
 #pragma once
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 
 #include <memory>
@@ -55,6 +56,7 @@ struct ProfileStore::Impl {
   rocksdb::ColumnFamilyHandle* segment_index = nullptr;
   rocksdb::ColumnFamilyHandle* quarantine = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
+  std::shared_ptr<rocksdb::Cache> block_cache;        // shared by the families
 
   // The canonical key and record of `id` (userId first, then anonymousId,
   // each directly or through its link). NotFound when neither is known.

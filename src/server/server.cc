@@ -154,7 +154,8 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
 // relative file paths.
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
-                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles"}));
+                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles",
+                                   "block_cache_mb"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -213,6 +214,12 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));
   SLUICE_RETURN_IF_ERROR(pr.Get("max_hot_profiles", &o.max_hot_profiles));
+  int64_t cache_mb = static_cast<int64_t>(o.block_cache_bytes >> 20);
+  SLUICE_RETURN_IF_ERROR(pr.Get("block_cache_mb", &cache_mb));
+  if (cache_mb < 1 || cache_mb > (int64_t{1} << 20)) {
+    return Status::InvalidArgument(pr.Where("block_cache_mb") + "must be 1 to 1048576 (MiB)");
+  }
+  o.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
   if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
     return Status::InvalidArgument("config profiles: " + v.message());
   }
@@ -413,6 +420,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     SLUICE_ASSIGN_OR_RETURN(s->profile_builder_,
                             profile::ProfileBuilder::Open(s->profile_store_.get(), s->log_.get(), &s->metrics_));
     s->profile_builder_->Start();
+    // Before the listener opens, like the dedup windows: the first requests
+    // after a restart are then served from memory, not from files.
+    SLUICE_RETURN_IF_ERROR(s->profile_store_->WarmCache().status());
   }
   s->ingest_ = std::make_unique<ingest::IngestPath>(config.ingest, &s->metrics_, s->dedup_.get());
   if (!config.quality.plan.empty()) {

@@ -123,6 +123,12 @@ TEST(FormatIso8601, NegativeTimes) {
   EXPECT_EQ(FormatIso8601(-62135596800LL * kMicrosPerSecond), "0001-01-01T00:00:00.000Z");
 }
 
+TEST(FormatIso8601, YearsPastFourDigitsKeepTheirDigits) {
+  EXPECT_EQ(FormatIso8601(DaysFromCivil(10000, 1, 1) * kMicrosPerDay + 1), "10000-01-01T00:00:00.000001Z");
+  EXPECT_EQ(FormatIso8601(DaysFromCivil(0, 12, 31) * kMicrosPerDay), "0000-12-31T00:00:00.000Z");
+  EXPECT_EQ(FormatIso8601(DaysFromCivil(-1, 1, 1) * kMicrosPerDay), "-001-01-01T00:00:00.000Z");
+}
+
 TEST(FormatIso8601, RoundTripsThroughParse) {
   const UnixMicros kSamples[] = {
       0, 1, -1, 999, -999, 1000, kMay1Noon, kMay1Noon + 999999, -kMicrosPerDay - 1,

@@ -104,10 +104,12 @@ profiles:
   watermark:
     late_policy: quarantine
   segment_webhook: http://127.0.0.1:9/hook
+  block_cache_mb: 64
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->profiles_enabled);
   EXPECT_EQ(c->profiles.checkpoint_interval_ms, 250);
+  EXPECT_EQ(c->profiles.block_cache_bytes, size_t{64} << 20);
   ASSERT_EQ(c->profiles.segments.size(), 2u);
   EXPECT_EQ(c->profiles.segments[1].name, "big_spenders");
   EXPECT_NE(c->profiles.features_yaml.find("quarantine"), std::string::npos);
@@ -115,7 +117,8 @@ profiles:
 
   for (const char* bad : {"profiles: {bogus: 1}\n", "profiles: {segments: [{name: x, rule: 'events_7d >'}]}\n",
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
-                          "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n"}) {
+                          "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
+                          "profiles: {block_cache_mb: 0}\n", "profiles: {block_cache_mb: 2000000}\n"}) {
     auto r = server::LoadServerConfig(write("bad.yaml", bad));
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad << " → " << r.status().ToString();
   }
