@@ -340,6 +340,11 @@ class UserFeatures {
   std::vector<FeatureValue> Evaluate(const FeatureSet& set, UnixMicros as_of) const;
   // The same into `out` (what it held is replaced), reusing its storage.
   void EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const;
+  // Only the features at `indexes` (into set.features()); the others' entries
+  // in `out` are named but Null. For a caller that reads a few features (a
+  // segment rule), so the rest of the state is not touched.
+  void EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::span<const size_t> indexes,
+                    std::vector<FeatureValue>* out) const;
 
   // Appends the versioned binary state. Equal states encode to equal bytes.
   void Encode(std::string* out) const;

@@ -1216,19 +1216,41 @@ std::vector<FeatureValue> UserFeatures::Evaluate(const FeatureSet& set, UnixMicr
 }
 
 void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const {
+  thread_local std::vector<size_t> all;
+  const size_t n = set.compiled_->compiled.size();
+  if (all.size() != n) {
+    all.resize(n);
+    for (size_t i = 0; i < n; ++i) all[i] = i;
+  }
+  EvaluateInto(set, as_of, all, out);
+}
+
+void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::span<const size_t> indexes,
+                                std::vector<FeatureValue>* out) const {
   const FeatureSet::Compiled& c = *set.compiled_;
   const State& s = *state_;
+  const bool aligned = s.aligned_to == c.id && c.id != 0;
   // Resized, not cleared: the names' strings keep their storage from the last call.
   out->resize(c.compiled.size());
+  if (indexes.size() < c.compiled.size()) {
+    for (size_t i = 0; i < c.compiled.size(); ++i) {
+      FeatureValue& to = (*out)[i];
+      to.name.assign(c.features[i].name);
+      to.value = Value();
+      to.window_start = to.window_end = 0;
+    }
+  }
   EvalContext ctx;
   ctx.as_of = std::clamp(as_of, kMinEventTime, kMaxEventTime);
   ctx.oldest = s.has_events ? s.oldest : ctx.as_of;
   s.PrefetchSlots();
-  for (const auto& slot : s.slots) slot.state()->Prefetch();
-  for (size_t i = 0; i < c.compiled.size(); ++i) {
+  if (aligned) {
+    for (size_t i : indexes) s.slots[i].state()->Prefetch();
+  }
+  for (size_t i : indexes) {
     const CompiledFeature& f = c.compiled[i];
     const FeatureState* state = nullptr;
-    if (s.aligned_to == c.id && c.id != 0) {
+    if (aligned) {
       state = s.slots[i].state();
     } else {
       for (const auto& slot : s.slots) {
@@ -1256,7 +1278,7 @@ void UserFeatures::Encode(std::string* out) const {
   PutVarint64(out, s.slots.size());
   s.PrefetchSlots();
   for (const auto& slot : s.slots) slot.state()->Prefetch();
-  std::string payload;
+  thread_local std::string payload;  // a checkpoint encodes many users: one buffer, not one each
   for (const auto& slot : s.slots) {
     PutFixed64(out, slot.fingerprint);
     out->push_back(static_cast<char>(slot.state()->kind()));
