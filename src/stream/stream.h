@@ -356,6 +356,11 @@ class UserFeatures {
   // REQUIRES: both were built with the same `set`.
   void Merge(const FeatureSet& set, const UserFeatures& other);
 
+  // Starts loading this state's memory into the cache; changes nothing. A
+  // caller about to visit many users (a checkpoint encoding each) calls it a
+  // few users ahead, so their cache misses overlap instead of queueing.
+  void Prefetch() const;
+
   // Newest event time applied (kNoWatermark when none).
   UnixMicros newest_event_time() const;
   // Bytes this state holds now (heap included); ≤ set.MaxStateBytes().

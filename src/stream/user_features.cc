@@ -1366,6 +1366,14 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
   s.AdvanceAll(c);
 }
 
+void UserFeatures::Prefetch() const {
+  const State& s = *state_;
+  s.PrefetchSlots();
+  for (const auto& slot : s.slots) {
+    if (slot.has_state()) slot.state()->Prefetch();
+  }
+}
+
 UnixMicros UserFeatures::newest_event_time() const {
   return state_->has_events ? state_->newest : Watermark::kNoWatermark;
 }
