@@ -22,6 +22,10 @@ inline void PutFixed32(std::string* dst, uint32_t v) { char b[4]; EncodeFixed32(
 inline void PutFixed64(std::string* dst, uint64_t v) { char b[8]; EncodeFixed64(b, v); dst->append(b, 8); }
 
 inline void PutVarint64(std::string* dst, uint64_t v) {
+  if (v < 0x80) {  // most encoded counts and deltas: no buffer, no memcpy
+    dst->push_back(static_cast<char>(v));
+    return;
+  }
   char buf[10];
   int n = 0;
   while (v >= 0x80) { buf[n++] = static_cast<char>(v | 0x80); v >>= 7; }

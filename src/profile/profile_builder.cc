@@ -2,6 +2,7 @@
 // state (stream::UserFeatures) held hot in memory → one RocksDB WriteBatch
 // per checkpoint (profiles, links, attributes, segment index, late events,
 // watermark, next offset) → the log consumer offset.
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -10,7 +11,7 @@
 #include <cstdio>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
+#include <memory>
 
 #include "core/coding.h"
 #include "core/event.h"
@@ -33,7 +34,7 @@ struct HotProfile {
   ProfileRecord record;  // record.state is only filled while encoding
   stream::UserFeatures features;
   bool stored = false;   // a version is in RocksDB
-  bool dirty = false;
+  bool dirty = false;    // in Impl::dirty: the next checkpoint writes it
   bool removed = false;  // merged into `merged_into`; deleted at the checkpoint
   std::string merged_into;
   JsonFields new_traits;                  // identify traits since the last checkpoint
@@ -61,7 +62,14 @@ struct ProfileBuilder::Impl {
   int64_t pending_newest_received_us = 0;
   stream::Watermark watermark;
   IdentityLinks links;
-  std::unordered_map<std::string, HotProfile> hot;
+  // Open addressing (one probe of a metadata group, keys inline) rather than
+  // std::unordered_map's chained nodes: the lookup is on every event. A
+  // profile lives behind its own pointer so HotProfile* stays valid when the
+  // table grows.
+  boost::unordered_flat_map<std::string, std::unique_ptr<HotProfile>> hot;
+  // The profiles the next checkpoint writes, each once, with their keys: a
+  // checkpoint visits these instead of every hot profile.
+  std::vector<std::pair<std::string, HotProfile*>> dirty;
   std::atomic<size_t> hot_count{0};  // hot.size() for /metrics
   std::vector<std::pair<uint64_t, std::string>> late_kept;  // offset, payload
   uint64_t events_since_checkpoint = 0;
@@ -69,6 +77,7 @@ struct ProfileBuilder::Impl {
   Event event;
   IdentityResolution resolution;
   std::vector<stream::FeatureValue> values;
+  std::string state_buffer;  // WriteCheckpoint's encoded feature state, reused
   std::function<UnixMicros()> clock;
   ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
   bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
@@ -95,6 +104,11 @@ struct ProfileBuilder::Impl {
   Status Merge(HotProfile* into, const std::string& into_key, const std::string& from);
   Status ApplyRecord(const log::Record& r);
   Status WriteCheckpoint();
+  void MarkDirty(const std::string& key, HotProfile* p) {
+    if (p->dirty) return;
+    p->dirty = true;
+    dirty.emplace_back(key, p);
+  }
   Status EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes, UnixMicros now,
                           rocksdb::WriteBatch* batch, std::vector<SegmentChange>* changes);
   bool CheckpointDue() const {
@@ -211,30 +225,31 @@ Status ProfileBuilder::Impl::Recover() {
 
 Result<HotProfile*> ProfileBuilder::Impl::Load(const std::string& key, bool create) {
   auto it = hot.find(key);
-  if (it != hot.end() && !it->second.removed) return &it->second;
+  if (it != hot.end() && !it->second->removed) return it->second.get();
   if (it != hot.end()) {
     // Merged away earlier, now an id of its own again (links were dropped).
     if (!create) return static_cast<HotProfile*>(nullptr);
-    HotProfile& p = it->second;
+    HotProfile& p = *it->second;
     p = HotProfile{};
     p.stored = true;  // the delete is still pending: overwritten by the put
+    p.dirty = true;   // and it is in `dirty` already
     return &p;
   }
   std::string value;
   rocksdb::Status s = store->db->Get(rocksdb::ReadOptions(), store->profiles, key, &value);
   if (s.IsNotFound()) {
     if (!create) return static_cast<HotProfile*>(nullptr);
-    return &hot[key];
+    return (hot[key] = std::make_unique<HotProfile>()).get();
   }
   SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
-  HotProfile p;
-  SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(value, &p.record));
-  Status st = p.features.Decode(p.record.state);
+  auto p = std::make_unique<HotProfile>();
+  SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(value, &p->record));
+  Status st = p->features.Decode(p->record.state);
   if (!st.ok()) return Status::Corruption("profiles: state of " + key.substr(1) + ": " + st.message());
-  p.record.state.clear();
-  p.record.state.shrink_to_fit();
-  p.stored = true;
-  return &(hot[key] = std::move(p));
+  p->record.state.clear();
+  p->record.state.shrink_to_fit();
+  p->stored = true;
+  return (hot[key] = std::move(p)).get();
 }
 
 Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key, const std::string& from) {
@@ -270,8 +285,8 @@ Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key
   q->new_traits.clear();
   q->removed = true;
   q->merged_into = into_key;
-  q->dirty = true;
-  into->dirty = true;
+  MarkDirty(from, q);
+  MarkDirty(into_key, into);
   merges_total->Inc();
   return Status::Ok();
 }
@@ -308,7 +323,7 @@ Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
   p->record.last_event_us = std::max(p->record.last_event_us, event.timestamp_us);
   p->record.last_received_us = std::max(p->record.last_received_us, event.received_at_us);
   pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
-  p->dirty = true;
+  MarkDirty(resolution.key, p);
   ++events_since_checkpoint;
   return Status::Ok();
 }
@@ -335,9 +350,9 @@ Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
 Status ProfileBuilder::Impl::EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes,
                                               UnixMicros now, rocksdb::WriteBatch* batch,
                                               std::vector<SegmentChange>* changes) {
-  p.features.EvaluateInto(*set, now, &values);
+  p.features.EvaluateInto(*set, now, store->segment_features, &values);
   JsonFields traits;
-  (void)MergeJsonObject(p.record.traits, &traits);
+  if (store->segments_read_traits) (void)MergeJsonObject(p.record.traits, &traits);
   ProfileValues resolver(*set, values, attributes, traits);
   std::vector<SegmentMembership> kept;
   for (size_t i = 0; i < store->segments.size(); ++i) {
@@ -370,14 +385,15 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   std::string value;
   // In key order: RocksDB's memtable (a skip list) inserts a sorted run
   // faster than the hash map's order (it reuses the previous insert's path).
-  std::vector<std::pair<const std::string, HotProfile>*> dirty;
-  for (auto& entry : hot) {
-    if (entry.second.dirty) dirty.push_back(&entry);
-  }
-  std::sort(dirty.begin(), dirty.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (auto* entry : dirty) {
-    const std::string& key = entry->first;
-    HotProfile& p = entry->second;
+  std::sort(dirty.begin(), dirty.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < dirty.size(); ++i) {
+    // Profiles are scattered over memory and each is read once here: ask for
+    // the ones a few places ahead (their record, then their feature state)
+    // so the misses overlap with the work on this one.
+    if (i + 4 < dirty.size()) __builtin_prefetch(&dirty[i + 4].second->features);
+    if (i + 2 < dirty.size()) dirty[i + 2].second->features.Prefetch();
+    const std::string& key = dirty[i].first;
+    HotProfile& p = *dirty[i].second;
     if (p.removed) {
       if (p.stored) batch.Delete(store->profiles, key);
       for (const SegmentMembership& s : p.record.segments) {
@@ -407,10 +423,14 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
       batch.Put(store->attributes, key, value);
     }
     if (!store->segments.empty()) SLUICE_RETURN_IF_ERROR(EvaluateSegments(key, p, attributes, now, &batch, &changes));
+    // Encoded into one buffer lent to the record, so a hot profile holds no
+    // copy of its encoded state between checkpoints.
+    state_buffer.clear();
+    p.record.state.swap(state_buffer);
     p.features.Encode(&p.record.state);
     value.clear();
     EncodeProfileRecord(p.record, &value);
-    p.record.state.clear();
+    p.record.state.swap(state_buffer);
     batch.Put(store->profiles, key, value);
   }
   for (auto& [id, canonical] : links.Drain()) {
@@ -430,20 +450,18 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   SLUICE_RETURN_IF_ERROR(FromRocks(store->db->Write(wo, &batch), "write checkpoint"));
   if (crash_point == ProfileCrashPoint::kAfterBatch) return Status::Internal("simulated crash after the checkpoint batch");
 
-  for (auto it = hot.begin(); it != hot.end();) {
-    HotProfile& p = it->second;
+  for (auto& [key, profile] : dirty) {
+    HotProfile& p = *profile;
     if (p.removed) {
-      it = hot.erase(it);
+      hot.erase(key);
       continue;
     }
-    if (p.dirty) {
-      p.dirty = false;
-      p.stored = true;
-      p.new_traits.clear();
-      p.absorbed.clear();
-    }
-    ++it;
+    p.dirty = false;
+    p.stored = true;
+    p.new_traits.clear();
+    p.absorbed.clear();
   }
+  dirty.clear();
   late_kept.clear();
   for (const SegmentChange& c : changes) {
     (c.entered ? entered_total : left_total)[c.segment]->Inc();

@@ -160,9 +160,19 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   SLUICE_ASSIGN_OR_RETURN(impl->segments, CompileSegments(options, *impl->features));
   for (const CompiledSegment& seg : impl->segments) {
     for (const std::string& name : seg.rule.Names()) {
-      if (impl->features->Find(name) < 0 && name.rfind("traits.", 0) != 0) impl->segments_read_attributes = true;
+      const int feature = impl->features->Find(name);
+      if (feature >= 0) {
+        impl->segment_features.push_back(static_cast<size_t>(feature));
+      } else if (name.rfind("traits.", 0) == 0) {
+        impl->segments_read_traits = true;
+      } else {
+        impl->segments_read_attributes = true;
+      }
     }
   }
+  std::sort(impl->segment_features.begin(), impl->segment_features.end());
+  impl->segment_features.erase(std::unique(impl->segment_features.begin(), impl->segment_features.end()),
+                               impl->segment_features.end());
 
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options.db_path).parent_path(), ec);

@@ -48,6 +48,10 @@ struct ProfileStore::Impl {
   // Some segment rule names an attribute (not a feature, not traits.X): a
   // checkpoint must then read each changed profile's attributes.
   bool segments_read_attributes = false;
+  // What segment rules read besides attributes: the features they name (in
+  // set order) and whether any reads traits.X. A checkpoint evaluates only these.
+  std::vector<size_t> segment_features;
+  bool segments_read_traits = false;
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* meta = nullptr;  // the default family
   rocksdb::ColumnFamilyHandle* profiles = nullptr;

@@ -340,6 +340,11 @@ class UserFeatures {
   std::vector<FeatureValue> Evaluate(const FeatureSet& set, UnixMicros as_of) const;
   // The same into `out` (what it held is replaced), reusing its storage.
   void EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const;
+  // Only the features at `indexes` (into set.features()); the others' entries
+  // in `out` are named but Null. For a caller that reads a few features (a
+  // segment rule), so the rest of the state is not touched.
+  void EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::span<const size_t> indexes,
+                    std::vector<FeatureValue>* out) const;
 
   // Appends the versioned binary state. Equal states encode to equal bytes.
   void Encode(std::string* out) const;
@@ -350,6 +355,11 @@ class UserFeatures {
   // Folds `other` into this (identity merge), per the Merge invariant above.
   // REQUIRES: both were built with the same `set`.
   void Merge(const FeatureSet& set, const UserFeatures& other);
+
+  // Starts loading this state's memory into the cache; changes nothing. A
+  // caller about to visit many users (a checkpoint encoding each) calls it a
+  // few users ahead, so their cache misses overlap instead of queueing.
+  void Prefetch() const;
 
   // Newest event time applied (kNoWatermark when none).
   UnixMicros newest_event_time() const;

@@ -1,3 +1,4 @@
+#include <boost/container/small_vector.hpp>
 #include <simdjson.h>
 #include <xxhash.h>
 
@@ -165,6 +166,16 @@ struct EvalContext {
 };
 
 // ---------------------------------------------------------------- cells
+
+// Makes room for one more element in a sample kept to at most `max`
+// elements: capacity doubles from 1 but never passes `max`, so the memory
+// bound holds while most cells (a bucket's one or two values) stay small.
+// Before any iterator is taken: it may reallocate.
+template <typename T>
+void GrowBounded(std::vector<T>* v, size_t max) {
+  if (v->size() < v->capacity()) return;
+  v->reserve(std::min(max, std::max<size_t>(1, 2 * v->capacity())));
+}
 // What a feature keeps per bucket. Each: Add one input, Merge another cell
 // (`bounded`: a state merge keeps the cell's bound; a window sum for Evaluate
 // need not), Encode/Decode, heap bytes, and the value of a window of them.
@@ -269,8 +280,7 @@ struct DistinctCell {
   std::vector<uint64_t> hashes;  // ascending
   bool saturated = false;        // a hash was ever cut: more than K distinct values
   void Insert(uint64_t h, bool bounded) {
-    // Reserved once, exactly, so the memory bound holds (and before taking an iterator).
-    if (hashes.capacity() == 0 && bounded) hashes.reserve(kDistinctSketchK + 1);
+    if (bounded) GrowBounded(&hashes, kDistinctSketchK + 1);
     auto it = std::lower_bound(hashes.begin(), hashes.end(), h);
     if (it != hashes.end() && *it == h) return;
     if (bounded && hashes.size() == kDistinctSketchK) {
@@ -415,7 +425,7 @@ struct TopCell {
   std::vector<Entry> entries;  // ascending hash
 
   void Count(uint64_t h, uint64_t count, std::string_view text, bool bounded) {
-    if (entries.capacity() == 0 && bounded) entries.reserve(kTopSampleK + 1);
+    if (bounded) GrowBounded(&entries, kTopSampleK + 1);
     auto it = std::lower_bound(entries.begin(), entries.end(), h, [](const Entry& e, uint64_t x) { return e.hash < x; });
     if (it != entries.end() && it->hash == h) {
       it->count += count;
@@ -1063,7 +1073,12 @@ struct UserState {
   };
   static_assert(sizeof(SessionState) <= Slot::kStateBytes && sizeof(WindowedState<TopCell>) <= Slot::kStateBytes);
   static_assert(alignof(SessionState) <= 8 && alignof(WindowedState<SumCell>) <= 8);
-  std::vector<Slot> slots;
+  // Inline up to kInlineSlots features (the defaults have 11): the slots share
+  // the state's allocation, so reaching them is not a second dependent miss.
+  static constexpr size_t kInlineSlots = 12;
+  using Slots = boost::container::small_vector<Slot, kInlineSlots>;
+  Slots slots;
+  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
   // min over slots' next_change (derived, not encoded).
   UnixMicros next_advance = INT64_MIN;
@@ -1095,7 +1110,7 @@ struct UserState {
   // longer has are dropped.
   void Align(const FeatureSet::Compiled& set) {
     if (aligned_to == set.id && set.id != 0) return;
-    std::vector<Slot> aligned;
+    Slots aligned;
     aligned.reserve(set.compiled.size());
     for (size_t i = 0; i < set.compiled.size(); ++i) {
       const CompiledFeature& f = set.compiled[i];
@@ -1124,7 +1139,8 @@ struct UserState {
 struct UserFeatures::State : UserState {};
 
 size_t BaseUserStateBytes(size_t feature_count) {
-  return sizeof(UserFeatures) + sizeof(UserState) + 2 * feature_count * sizeof(UserState::Slot);
+  return sizeof(UserFeatures) + sizeof(UserState) +
+         (feature_count > UserState::kInlineSlots ? 2 * feature_count * sizeof(UserState::Slot) : 0);
 }
 
 UserFeatures::UserFeatures() : state_(std::make_unique<State>()) {}
@@ -1216,19 +1232,41 @@ std::vector<FeatureValue> UserFeatures::Evaluate(const FeatureSet& set, UnixMicr
 }
 
 void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::vector<FeatureValue>* out) const {
+  thread_local std::vector<size_t> all;
+  const size_t n = set.compiled_->compiled.size();
+  if (all.size() != n) {
+    all.resize(n);
+    for (size_t i = 0; i < n; ++i) all[i] = i;
+  }
+  EvaluateInto(set, as_of, all, out);
+}
+
+void UserFeatures::EvaluateInto(const FeatureSet& set, UnixMicros as_of, std::span<const size_t> indexes,
+                                std::vector<FeatureValue>* out) const {
   const FeatureSet::Compiled& c = *set.compiled_;
   const State& s = *state_;
+  const bool aligned = s.aligned_to == c.id && c.id != 0;
   // Resized, not cleared: the names' strings keep their storage from the last call.
   out->resize(c.compiled.size());
+  if (indexes.size() < c.compiled.size()) {
+    for (size_t i = 0; i < c.compiled.size(); ++i) {
+      FeatureValue& to = (*out)[i];
+      to.name.assign(c.features[i].name);
+      to.value = Value();
+      to.window_start = to.window_end = 0;
+    }
+  }
   EvalContext ctx;
   ctx.as_of = std::clamp(as_of, kMinEventTime, kMaxEventTime);
   ctx.oldest = s.has_events ? s.oldest : ctx.as_of;
   s.PrefetchSlots();
-  for (const auto& slot : s.slots) slot.state()->Prefetch();
-  for (size_t i = 0; i < c.compiled.size(); ++i) {
+  if (aligned) {
+    for (size_t i : indexes) s.slots[i].state()->Prefetch();
+  }
+  for (size_t i : indexes) {
     const CompiledFeature& f = c.compiled[i];
     const FeatureState* state = nullptr;
-    if (s.aligned_to == c.id && c.id != 0) {
+    if (aligned) {
       state = s.slots[i].state();
     } else {
       for (const auto& slot : s.slots) {
@@ -1256,7 +1294,7 @@ void UserFeatures::Encode(std::string* out) const {
   PutVarint64(out, s.slots.size());
   s.PrefetchSlots();
   for (const auto& slot : s.slots) slot.state()->Prefetch();
-  std::string payload;
+  thread_local std::string payload;  // a checkpoint encodes many users: one buffer, not one each
   for (const auto& slot : s.slots) {
     PutFixed64(out, slot.fingerprint);
     out->push_back(static_cast<char>(slot.state()->kind()));
@@ -1328,12 +1366,20 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
   s.AdvanceAll(c);
 }
 
+void UserFeatures::Prefetch() const {
+  const State& s = *state_;
+  s.PrefetchSlots();
+  for (const auto& slot : s.slots) {
+    if (slot.has_state()) slot.state()->Prefetch();
+  }
+}
+
 UnixMicros UserFeatures::newest_event_time() const {
   return state_->has_events ? state_->newest : Watermark::kNoWatermark;
 }
 
 size_t UserFeatures::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + sizeof(State) + state_->slots.capacity() * sizeof(UserState::Slot);
+  size_t bytes = sizeof(*this) + sizeof(State) + state_->SlotHeapBytes();
   for (const auto& slot : state_->slots) bytes += slot.state()->HeapBytes();
   return bytes;
 }

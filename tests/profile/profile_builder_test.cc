@@ -134,6 +134,24 @@ TEST_F(ProfileBuilderTest, SegmentsAreEnteredAndLeftAsProfilesChange) {
   EXPECT_NE(text.find("sluice_segment_members{segment=\"anyone\"} 2"), std::string::npos) << text;
 }
 
+// A checkpoint evaluates only what the rules name: a rule on identify traits
+// and a feature still sees both.
+TEST_F(ProfileBuilderTest, SegmentRulesReadTraitsAndTheFeaturesTheyName) {
+  options_.segments = {{"pro_buyer", R"(traits.plan == "pro" and revenue_lifetime >= 10)"}};
+  OpenStore();
+  Event identify = MakeEvent(EventType::kIdentify, "u1", "", kBase);
+  identify.traits = R"({"plan":"pro"})";
+  Event order = MakeEvent(EventType::kTrack, "u1", "", kBase + kMicrosPerMinute);
+  Event other = order;
+  other.user_id = "u2";
+  other.message_id = "m-u2";
+  Append({identify, order, other});
+  ASSERT_TRUE(builder_->CatchUp().ok());
+  EXPECT_NE(Get("u1").find(R"("segments":[{"name":"pro_buyer")"), std::string::npos) << Get("u1");
+  EXPECT_EQ(Get("u2").find("pro_buyer"), std::string::npos) << Get("u2");
+  EXPECT_EQ(*store_->SegmentSize("pro_buyer"), 1u);
+}
+
 TEST_F(ProfileBuilderTest, LateEventsAreCountedAndQuarantined) {
   OpenStore();
   Append({MakeEvent(EventType::kTrack, "u1", "", kBase + 10 * kMicrosPerHour)});

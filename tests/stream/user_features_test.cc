@@ -467,6 +467,29 @@ TEST(EncodingTest, RoundTripsAndDecodedStateKeepsWorking) {
   EXPECT_TRUE(a.user == b.user);
 }
 
+TEST(EvaluateTest, OnlyTheFeaturesAskedForAreEvaluatedTheRestAreNamedNulls) {
+  const FeatureSet& set = FeatureSet::Defaults();
+  Feed f(set);
+  for (const Event& e : SampleEvents(200, 3)) f.Apply(e);
+  const UnixMicros as_of = f.user.newest_event_time() + kMinute;
+  const std::vector<FeatureValue> all = f.user.Evaluate(set, as_of);
+  const size_t revenue = static_cast<size_t>(set.Find("revenue_30d"));
+  const size_t top = static_cast<size_t>(set.Find("top_category_30d"));
+  const std::vector<size_t> asked = {revenue, top};
+  std::vector<FeatureValue> some = all;  // what it held is replaced
+  f.user.EvaluateInto(set, as_of, asked, &some);
+  ASSERT_EQ(some.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(some[i].name, all[i].name);
+    if (i == revenue || i == top) {
+      EXPECT_EQ(some[i], all[i]) << all[i].name;
+      EXPECT_FALSE(some[i].value.is_null()) << all[i].name;
+    } else {
+      EXPECT_TRUE(some[i].value.is_null()) << all[i].name;
+    }
+  }
+}
+
 TEST(EncodingTest, EveryTruncationAndByteFlipIsCorruptionOrValidNeverACrash) {
   const FeatureSet& set = FeatureSet::Defaults();
   Feed f(set);
