@@ -106,6 +106,12 @@ struct AttributesLoadArgs {
   std::string data_dir = kDefaultDataDir;
   std::string config;
 };
+struct IdentityArgs {
+  std::string id;
+  std::vector<std::string> link;  // unmerge --link A B: only that link
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;
   std::string dataset;
@@ -153,5 +159,7 @@ size_t AppendCurlBody(char* data, size_t size, size_t n, void* out);
 int RunProfileGet(const ProfileGetArgs& args);  // profile_commands.cc
 int RunProfileLate(const ProfileLateArgs& args);
 int RunAttributesLoad(const AttributesLoadArgs& args);
+int RunIdentityExplain(const IdentityArgs& args);
+int RunIdentityUnmerge(const IdentityArgs& args);
 
 }  // namespace sluice::cli

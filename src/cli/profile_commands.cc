@@ -1,4 +1,5 @@
-// `sluice profile get ID`, `sluice profile late` and `sluice attributes load FILE`.
+// `sluice profile get ID`, `sluice profile late`, `sluice attributes load FILE`
+// and `sluice identity explain|unmerge`.
 #include <curl/curl.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "cli/commands.h"
 #include "lake/embedded_duckdb.h"
 #include "profile/profile.h"
+#include "profile/profile_format.h"
 
 namespace sluice::cli {
 
@@ -19,6 +21,7 @@ struct OpenProfiles {
   OwnedDataDir dir;
   monitor::Registry metrics;  // before the builder: its gauges point into it
   std::unique_ptr<profile::ProfileStore> store;
+  std::unique_ptr<profile::ProfileBuilder> builder;
 };
 
 Result<std::unique_ptr<OpenProfiles>> OpenCaughtUp(const std::string& data_dir, const std::string& config_path,
@@ -30,8 +33,8 @@ Result<std::unique_ptr<OpenProfiles>> OpenCaughtUp(const std::string& data_dir, 
   options.db_path = server::ProfileDbPath(data_dir);
   options.segment_webhook.clear();  // the server posts changes; a reader does not
   SLUICE_ASSIGN_OR_RETURN(p->store, profile::ProfileStore::Open(options));
-  SLUICE_ASSIGN_OR_RETURN(auto builder, profile::ProfileBuilder::Open(p->store.get(), p->dir.log.get(), &p->metrics));
-  SLUICE_RETURN_IF_ERROR(builder->CatchUp());
+  SLUICE_ASSIGN_OR_RETURN(p->builder, profile::ProfileBuilder::Open(p->store.get(), p->dir.log.get(), &p->metrics));
+  SLUICE_RETURN_IF_ERROR(p->builder->CatchUp());
   return p;
 }
 
@@ -144,6 +147,46 @@ int RunAttributesLoad(const AttributesLoadArgs& args) {
   Status st = (*store)->PutAttributes(batch);
   if (!st.ok()) return Fail("attributes load", st);
   std::printf("attributes load: %zu users from %s\n", batch.size(), args.file.c_str());
+  return kExitOk;
+}
+
+// The builder holds the identity graph in memory and the server's builder
+// writes it: both commands need the data directory to themselves.
+constexpr std::string_view kIdentityBusyHint =
+    "the server holds it and its identity graph: stop the server, run the command, start it again";
+
+int RunIdentityExplain(const IdentityArgs& args) {
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity explain", p.status());
+  auto why = (*p)->builder->Explain(args.id);
+  if (!why.ok()) {
+    std::fprintf(stderr, "sluice identity explain: %s\n", why.status().message().c_str());
+    return why.status().code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity explain", why.status());
+  }
+  std::printf("%s\n", identity::ExplanationJson(*why).c_str());
+  return kExitOk;
+}
+
+int RunIdentityUnmerge(const IdentityArgs& args) {
+  if (!args.link.empty() && args.link.size() != 2) {
+    return Fail("identity unmerge", Status::InvalidArgument("--link takes two ids: --link A B"));
+  }
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity unmerge", p.status());
+  auto done = args.link.empty() ? (*p)->builder->Unmerge(args.id) : (*p)->builder->Unmerge(args.link[0], args.link[1]);
+  if (!done.ok()) {
+    std::fprintf(stderr, "sluice identity unmerge: %s\n", done.status().message().c_str());
+    return done.status().code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity unmerge", done.status());
+  }
+  std::string profiles;
+  for (const std::string& key : done->profiles) {
+    if (!profiles.empty()) profiles += ", ";
+    auto id = profile::IdentifierOfKey(key);
+    profiles += id.ok() ? id->Key() : key;
+  }
+  std::printf("identity unmerge: %zu link(s) removed; recomputed %s from %llu log records (from offset %llu)\n",
+              done->links_removed, profiles.c_str(), static_cast<unsigned long long>(done->records_read),
+              static_cast<unsigned long long>((*p)->dir.log->StartOffset().value));
   return kExitOk;
 }
 

@@ -3,7 +3,7 @@
 // identify traits, grouped into segments, and served as JSON.
 //
 // What it owns: DATA/state/profiles (one RocksDB; layout in profile_format.h:
-// column families profiles, identities, attributes, segments, quarantine and
+// column families profiles, identities, links, attributes, segments, quarantine and
 // the default one for the consumer's offset and watermark), the log consumer
 // "profiles", and the segment webhook posts.
 //
@@ -22,10 +22,18 @@
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are counted, indexed (segments
 //   family) and posted to the segment webhook once the checkpoint is durable.
-// - Identity (identity_links.h, one replaceable class): an event carrying a
-//   userId and an anonymousId links them; pre-login activity is merged into
-//   the user's profile (stream::UserFeatures::Merge); alias merges
-//   previousId into userId. A profile answers for any id linked to it.
+// - Identity is the identity part's graph (identity::IdentityGraph), loaded
+//   from the links family and written in the same checkpoint batch. An event
+//   carrying a userId and an anonymousId asks to link them (rule "identify"
+//   for an identify, "event" otherwise), an alias links previousId (as a
+//   userId when that userId is known, else as an anonymousId) to userId, and
+//   an identify's configured traits (IdentityOptions::traits) link the
+//   email, phone or external id they name. A profile's key is its graph
+//   canonical id; when the graph joins profiles their features are merged
+//   (stream::UserFeatures::Merge); when it splits one (a late link that
+//   wins over an accepted one under a limit, or an unmerge) every profile
+//   holding a former member is recomputed from the log records still
+//   retained. A profile answers for any id linked to it.
 //
 // Threading: ProfileStore is safe for concurrent use (reads from HTTP event
 // loops, writes from the one builder). ProfileBuilder is driven by one
@@ -41,6 +49,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "identity/identity.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
 #include "stream/stream.h"
@@ -52,6 +61,22 @@ inline constexpr const char* kProfileConsumer = "profiles";  // the log consumer
 struct SegmentDefinition {
   std::string name;  // [A-Za-z0-9_.-]{1,128}
   std::string rule;  // a stream::Expression over features, attributes and traits.NAME
+};
+
+// An identify trait that identifies a person (profiles.identity.*_traits).
+struct IdentityTrait {
+  std::string trait;  // top-level trait name
+  identity::IdType type = identity::IdType::kEmail;  // kEmail, kPhone or kExternalId
+  std::string id_namespace;  // kExternalId: the value becomes "NAMESPACE:value"
+};
+
+struct IdentityOptions {
+  // Limits (default: 1 userId, 5 emails, 5 phones, 100 anonymousIds per
+  // profile, external ids unlimited), rule priorities, blocked values,
+  // phone default country: identity::GraphConfig's defaults.
+  identity::GraphConfig graph;
+  std::vector<IdentityTrait> traits = {{"email", identity::IdType::kEmail, ""},
+                                       {"phone", identity::IdType::kPhone, ""}};
 };
 
 struct ProfileOptions {
@@ -68,6 +93,7 @@ struct ProfileOptions {
   int64_t poll_interval_ms = 50;  // idle wait between log reads
   // The clock segments are evaluated with; default NowMicros.
   std::function<UnixMicros()> clock;
+  IdentityOptions identity;
 };
 
 // Parses and checks what ProfileOptions names (features YAML, segment names
@@ -110,8 +136,9 @@ class ProfileStore {
   ProfileStore(const ProfileStore&) = delete;
   ProfileStore& operator=(const ProfileStore&) = delete;
 
-  // The profile `id` (a userId or an anonymousId, either linked to it) as
-  // JSON, with features evaluated as of `now`. NotFound for an unknown id;
+  // The profile `id` (a userId, anonymousId, email, phone or TYPE:VALUE
+  // external id, or any id linked to it) as JSON, with features evaluated
+  // as of `now`. NotFound for an unknown id;
   // InvalidArgument for a requested feature that is not defined.
   Result<std::string> GetJson(std::string_view id, const FieldSelection& fields, UnixMicros now) const;
 
@@ -164,6 +191,23 @@ class ProfileBuilder {
   void Start();
   // Stops the thread and checkpoints. Returns the last error the thread met.
   Status Stop();
+
+  // Why `id` is in its profile: members, links with rule, evidence and
+  // time, refused links. `id` is TYPE:VALUE ("email:ann@example.com") or a
+  // bare id, tried as userId, anonymousId, email, phone. NotFound when the
+  // graph does not hold it (an id never linked is a profile of its own).
+  Result<identity::Explanation> Explain(std::string_view id) const;
+
+  struct UnmergeSummary {
+    size_t links_removed = 0;
+    std::vector<std::string> profiles;  // profile keys (kind+id) recomputed, sorted
+    uint64_t records_read = 0;          // log records re-read to recompute them
+  };
+  // Detaches `id` from its profile (with `other`: removes only the link
+  // between the two), recomputes every profile that held a former member
+  // from the log records still retained, and checkpoints. Call after
+  // CatchUp. A removed link stays refused if events ask for it again.
+  Result<UnmergeSummary> Unmerge(std::string_view id, std::string_view other = {});
 
   log::LogOffset next_offset() const;     // next record to apply
   log::LogOffset checkpointed() const;    // next record after the last checkpoint

@@ -28,8 +28,20 @@ bool IsValidSegmentName(std::string_view name) {
   return true;
 }
 
+std::string_view KindName(char kind) {
+  switch (kind) {
+    case kUserKind: return "userId";
+    case kEmailKind: return "email";
+    case kPhoneKind: return "phone";
+    case kExternalKind: return "externalId";
+    default: return "anonymousId";
+  }
+}
+
 void AppendIdentity(std::string* out, std::string_view kind_and_id) {
-  *out += kind_and_id[0] == kUserKind ? "{\"type\":\"userId\",\"id\":" : "{\"type\":\"anonymousId\",\"id\":";
+  *out += "{\"type\":\"";
+  *out += KindName(kind_and_id[0]);
+  *out += "\",\"id\":";
   AppendJsonString(out, kind_and_id.substr(1));
   out->push_back('}');
 }
@@ -66,6 +78,13 @@ class TimeWriter {
 };
 
 }  // namespace
+
+void AppendProfileIdMember(std::string* out, std::string_view key) {
+  out->push_back('"');
+  *out += KindName(key[0]);
+  *out += "\":";
+  AppendJsonString(out, key.substr(1));
+}
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -144,10 +163,14 @@ Result<FieldSelection> ParseFieldSelection(std::string_view text) {
 
 ProfileStore::ProfileStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ProfileStore::~ProfileStore() {
-  if (!impl_->db) return;
-  for (auto* h : impl_->handles) (void)impl_->db->DestroyColumnFamilyHandle(h);
-  (void)impl_->db->Close();
+ProfileStore::~ProfileStore() = default;
+
+ProfileStore::Impl::~Impl() {
+  // Also on Open's error paths: RocksDB asserts that every handle is gone
+  // before the database is.
+  if (!db) return;
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  (void)db->Close();
 }
 
 const ProfileOptions& ProfileStore::options() const { return impl_->options; }
@@ -182,7 +205,8 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
-      {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()}};
+      {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()},
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}};
   rocksdb::DB* raw = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.db_path, families, &impl->handles, &raw),
                                    "cannot open " + options.db_path));
@@ -193,6 +217,8 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   impl->attributes = impl->handles[3];
   impl->segment_index = impl->handles[4];
   impl->quarantine = impl->handles[5];
+  impl->links = impl->handles[6];
+  impl->normalizer.emplace(options.identity.graph.normalize);
 
   std::string format;
   rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), impl->meta, kMetaFormat, &format);
@@ -204,8 +230,19 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
     SLUICE_RETURN_IF_ERROR(FromRocks(impl->db->Put(wo, impl->meta, kMetaFormat, v), "write format version"));
   } else {
     SLUICE_RETURN_IF_ERROR(FromRocks(s, "read format version"));
-    if (format.size() != 4 || DecodeFixed32(format.data()) != kProfileFormatVersion) {
-      return Status::Corruption("profiles: " + options.db_path + " has an unknown format version");
+    if (format.size() != 4) return Status::Corruption("profiles: " + options.db_path + " has a bad format version");
+    const uint32_t version = DecodeFixed32(format.data());
+    if (version == 1) {
+      return Status::FailedPrecondition(
+          "profiles: " + options.db_path +
+          " has layout version 1 (exact identity links, before the identity graph); this build reads version " +
+          std::to_string(kProfileFormatVersion) +
+          ". Stop the server, move that directory away and start again: profiles are rebuilt from the log "
+          "records it still retains");
+    }
+    if (version != kProfileFormatVersion) {
+      return Status::Corruption("profiles: " + options.db_path + " has an unknown format version " +
+                                std::to_string(version));
     }
   }
   return std::unique_ptr<ProfileStore>(new ProfileStore(std::move(impl)));
@@ -214,9 +251,23 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
 Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
   rocksdb::ReadOptions ro;
   std::string value;
-  for (char kind : {kUserKind, kAnonymousKind}) {
-    std::string k(1, kind);
-    k.append(id);
+  // Bare ids first (the common case costs what it did before the graph);
+  // an id that reads as an email, phone or external id is then normalised
+  // the way the graph stored it.
+  std::string candidates[5];
+  size_t n = 0;
+  candidates[n++] = UserKey(id);
+  candidates[n++] = AnonymousKey(id);
+  for (identity::IdType type : {identity::IdType::kEmail, identity::IdType::kPhone, identity::IdType::kExternalId}) {
+    const bool plausible = type == identity::IdType::kEmail   ? id.find('@') != std::string_view::npos
+                           : type == identity::IdType::kPhone ? !id.empty() && (id[0] == '+' || std::isdigit(static_cast<unsigned char>(id[0])))
+                                                              : id.find(':') != std::string_view::npos;
+    if (!plausible) continue;
+    Result<identity::Identifier> normalised = normalizer->Normalize(type, id);
+    if (normalised.ok()) candidates[n++] = ProfileKey(*normalised);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    std::string& k = candidates[i];
     rocksdb::Status s = db->Get(ro, profiles, k, &value);
     if (s.IsNotFound()) {
       std::string canonical;
@@ -257,8 +308,8 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   TimeWriter times(&out);
   out += "{\"id\":";
   AppendJsonString(&out, id);
-  out += key[0] == kUserKind ? ",\"userId\":" : ",\"anonymousId\":";
-  AppendJsonString(&out, std::string_view(key).substr(1));
+  out.push_back(',');
+  AppendProfileIdMember(&out, key);
   out += ",\"asOf\":";
   times.Append(now);
   out += ",\"lastEventAt\":";

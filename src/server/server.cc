@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace sluice::server {
@@ -150,11 +151,48 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
   return Status::Ok();
 }
 
+// The `profiles.identity:` section (README "Configuration").
+Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
+  SLUICE_RETURN_IF_ERROR(id.Check({"email_traits", "phone_traits", "external_id_traits", "limits", "blocked_values",
+                                   "phone_default_country"}));
+  if (!id.present()) return Status::Ok();
+  std::vector<std::string> email = {"email"}, phone = {"phone"}, blocked;
+  std::map<std::string, std::string> external;
+  SLUICE_RETURN_IF_ERROR(id.Get("email_traits", &email));
+  SLUICE_RETURN_IF_ERROR(id.Get("phone_traits", &phone));
+  SLUICE_RETURN_IF_ERROR(id.Get("external_id_traits", &external));
+  o->traits.clear();
+  for (const std::string& t : email) o->traits.push_back({t, identity::IdType::kEmail, ""});
+  for (const std::string& t : phone) o->traits.push_back({t, identity::IdType::kPhone, ""});
+  for (const auto& [trait, ns] : external) {
+    if (ns.empty() || ns.find(':') != std::string::npos) {
+      return Status::InvalidArgument(id.Where("external_id_traits") + "the namespace of \"" + trait +
+                                     "\" must be non-empty and hold no ':'");
+    }
+    o->traits.push_back({trait, identity::IdType::kExternalId, ns});
+  }
+  Section limits = id.Sub("limits");
+  SLUICE_RETURN_IF_ERROR(limits.Check({"user_id", "external_id", "email", "phone", "anonymous_id"}));
+  for (size_t t = 0; t < identity::kIdTypeCount; ++t) {
+    SLUICE_RETURN_IF_ERROR(limits.Get(std::string(identity::IdTypeName(static_cast<identity::IdType>(t))),
+                                      &o->graph.max_per_profile[t]));
+  }
+  SLUICE_RETURN_IF_ERROR(id.Get("blocked_values", &blocked));
+  auto& list = o->graph.normalize.blocked_values;
+  list.insert(list.end(), blocked.begin(), blocked.end());
+  SLUICE_RETURN_IF_ERROR(id.Get("phone_default_country", &o->graph.normalize.phone.default_country_code));
+  const std::string& cc = o->graph.normalize.phone.default_country_code;
+  if (cc.size() > 3 || cc.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument(id.Where("phone_default_country") + "a calling code: 1 to 3 digits, no '+'");
+  }
+  return Status::Ok();
+}
+
 // The `profiles:` section (README "Configuration"). `config_dir` resolves
 // relative file paths.
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
-                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles"}));
+                                   "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles", "identity"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -213,6 +251,7 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));
   SLUICE_RETURN_IF_ERROR(pr.Get("max_hot_profiles", &o.max_hot_profiles));
+  SLUICE_RETURN_IF_ERROR(LoadIdentitySection(pr.Sub("identity"), &o.identity));
   if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
     return Status::InvalidArgument("config profiles: " + v.message());
   }
