@@ -112,6 +112,11 @@ struct IdentityArgs {
   std::string data_dir = kDefaultDataDir;
   std::string config;
 };
+struct IdentityReviewArgs {
+  std::vector<std::string> action;  // {"list"} | {"accept", A, B} | {"reject", A, B}
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;
   std::string dataset;
@@ -161,5 +166,7 @@ int RunProfileLate(const ProfileLateArgs& args);
 int RunAttributesLoad(const AttributesLoadArgs& args);
 int RunIdentityExplain(const IdentityArgs& args);
 int RunIdentityUnmerge(const IdentityArgs& args);
+int RunIdentityReview(const IdentityReviewArgs& args);
+int RunIdentityResolve(const IdentityArgs& args);
 
 }  // namespace sluice::cli

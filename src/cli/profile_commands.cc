@@ -1,6 +1,11 @@
 // `sluice profile get ID`, `sluice profile late`, `sluice attributes load FILE`
 // and `sluice identity explain|unmerge`.
 #include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -187,6 +192,72 @@ int RunIdentityUnmerge(const IdentityArgs& args) {
   std::printf("identity unmerge: %zu link(s) removed; recomputed %s from %llu log records (from offset %llu)\n",
               done->links_removed, profiles.c_str(), static_cast<unsigned long long>(done->records_read),
               static_cast<unsigned long long>((*p)->dir.log->StartOffset().value));
+  return kExitOk;
+}
+
+int RunIdentityReview(const IdentityReviewArgs& args) {
+  const std::vector<std::string>& a = args.action;
+  const bool list = a.empty() || (a.size() == 1 && a[0] == "list");
+  const bool decide = a.size() == 3 && (a[0] == "accept" || a[0] == "reject");
+  if (!list && !decide) {
+    return Fail("identity review", Status::InvalidArgument("expected: list | accept A B | reject A B"));
+  }
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity review", p.status());
+  if (decide) {
+    Status st = (*p)->builder->DecideReview(a[1], a[2], a[0] == "accept");
+    if (!st.ok()) {
+      std::fprintf(stderr, "sluice identity review: %s\n", st.message().c_str());
+      return st.code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity review", st);
+    }
+    std::printf("identity review: %s %s and %s\n", a[0] == "accept" ? "linked" : "rejected", a[1].c_str(), a[2].c_str());
+    return kExitOk;
+  }
+  // One JSON object per pending match, best score first: the evidence as an
+  // explain link carries it, so a person sees what the matcher saw.
+  for (const identity::Match& m : (*p)->builder->PendingReviews()) {
+    auto ia = profile::IdentifierOfKey(m.a);
+    auto ib = profile::IdentifierOfKey(m.b);
+    if (!ia.ok() || !ib.ok()) return Fail("identity review", ia.ok() ? ib.status() : ia.status());
+    identity::Explanation e;
+    e.links.push_back({*ia, *ib, identity::LinkState::kAccepted, "", m.evidence});
+    std::string json = identity::ExplanationJson(e);
+    const std::string marker = "\"links\":[";
+    size_t from = json.find(marker) + marker.size();
+    size_t to = json.find("],\"refused\"");
+    std::string item = json.substr(from, to - from);
+    const std::string accepted = "\"state\":\"accepted\"";
+    item.replace(item.find(accepted), accepted.size(), "\"state\":\"pending\"");
+    std::printf("%s\n", item.c_str());
+  }
+  return kExitOk;
+}
+
+int RunIdentityResolve(const IdentityArgs& args) {
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity resolve", p.status());
+  const bool tty = ::isatty(STDERR_FILENO);
+  auto progress = [tty](uint64_t done, uint64_t total) {
+    if (!tty || total == 0) return;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / total);
+    std::fprintf(stderr, "\ridentity resolve: [%.*s%*s] %3d%% of %llu pairs", filled,
+                 "##############################", kWidth - filled, "", static_cast<int>(100 * done / total),
+                 static_cast<unsigned long long>(total));
+  };
+  const auto started = std::chrono::steady_clock::now();
+  auto done = (*p)->builder->Resolve(std::max(1u, std::thread::hardware_concurrency()), progress);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!done.ok()) return Fail("identity resolve", done.status());
+  const identity::ResolveStats& s = done->stats;
+  std::printf(
+      "identity resolve: %llu profiles, %llu blocking keys (%llu oversized, skipped), %llu pairs scored, %llu auto-merges "
+      "(%llu linked), %llu queued for review in %.1f s\n",
+      static_cast<unsigned long long>(s.records), static_cast<unsigned long long>(s.blocking_keys),
+      static_cast<unsigned long long>(s.oversized_blocks), static_cast<unsigned long long>(s.candidate_pairs),
+      static_cast<unsigned long long>(s.auto_merges), static_cast<unsigned long long>(done->links_accepted),
+      static_cast<unsigned long long>(done->queued),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return kExitOk;
 }
 

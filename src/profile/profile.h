@@ -34,6 +34,12 @@
 //   wins over an accepted one under a limit, or an unmerge) every profile
 //   holding a former member is recomputed from the log records still
 //   retained. A profile answers for any id linked to it.
+// - Fuzzy matching runs on each identify that carries traits: the profile's
+//   record (IdentityOptions::match) is matched against the index of every
+//   profile's; a score at or above the auto-merge threshold links the two
+//   (rule "fuzzy", with fields, distances and score as evidence), one in the
+//   review band is queued (reviews family) for ReviewDecide. Resolve runs
+//   the same over all profiles at once.
 //
 // Threading: ProfileStore is safe for concurrent use (reads from HTTP event
 // loops, writes from the one builder). ProfileBuilder is driven by one
@@ -77,6 +83,10 @@ struct IdentityOptions {
   identity::GraphConfig graph;
   std::vector<IdentityTrait> traits = {{"email", identity::IdType::kEmail, ""},
                                        {"phone", identity::IdType::kPhone, ""}};
+  // Fuzzy matching of profiles by their traits (the first email and phone
+  // trait above, `name` or `first_name` + `last_name`, `city` or
+  // `address.city`): thresholds and blocking. Its normalisation is `graph`'s.
+  identity::MatchConfig match;
 };
 
 struct ProfileOptions {
@@ -95,6 +105,9 @@ struct ProfileOptions {
   std::function<UnixMicros()> clock;
   IdentityOptions identity;
 };
+
+// "user_id:ann" for the profile key of userId "ann" (Identifier::Key).
+std::string ProfileKeyName(std::string_view key);
 
 // Parses and checks what ProfileOptions names (features YAML, segment names
 // and rules) the way Open will; InvalidArgument naming the problem.
@@ -208,6 +221,24 @@ class ProfileBuilder {
   // from the log records still retained, and checkpoints. Call after
   // CatchUp. A removed link stays refused if events ask for it again.
   Result<UnmergeSummary> Unmerge(std::string_view id, std::string_view other = {});
+
+  // Fuzzy matches waiting for a decision, best score first; record ids are
+  // profile keys (ProfileKeyName gives TYPE:VALUE).
+  std::vector<identity::Match> PendingReviews() const;
+  // Accepts (links the two profiles, rule "review") or rejects (never
+  // queued again) the pending match between `a` and `b` (TYPE:VALUE or bare
+  // ids, as Explain), then checkpoints. NotFound if no such match is pending.
+  Status DecideReview(std::string_view a, std::string_view b, bool accept);
+
+  struct ResolveSummary {
+    identity::ResolveStats stats;
+    uint64_t links_accepted = 0;  // auto-merges the graph accepted (others refused by a limit)
+    uint64_t queued = 0;          // new review items
+  };
+  // Batch fuzzy matching over every profile: auto-merges and review offers
+  // as the incremental path would make them, then a checkpoint. Call after
+  // CatchUp. `progress` as FuzzyMatcher::ResolveAll.
+  Result<ResolveSummary> Resolve(unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress);
 
   log::LogOffset next_offset() const;     // next record to apply
   log::LogOffset checkpointed() const;    // next record after the last checkpoint

@@ -69,6 +69,10 @@ struct ProfileBuilder::Impl {
   // links to write.
   std::unordered_map<std::string, std::string> identities_changed;
   std::set<std::pair<identity::Identifier, identity::Identifier>> links_changed;
+  identity::FuzzyMatcher matcher;
+  identity::ReviewQueue reviews;
+  // Review items offered or decided since the last checkpoint, by ReviewKey.
+  std::map<std::string, std::pair<ReviewState, identity::Match>> reviews_changed;
   std::unordered_map<std::string, HotProfile> hot;
   std::atomic<size_t> hot_count{0};  // hot.size() for /metrics
   std::vector<std::pair<uint64_t, std::string>> late_kept;  // offset, payload
@@ -87,6 +91,8 @@ struct ProfileBuilder::Impl {
   monitor::Counter* splits_total;
   monitor::Counter* refused_total;
   monitor::Counter* rejected_total;
+  monitor::Counter* fuzzy_links_total;
+  monitor::Counter* reviews_total;
   monitor::Counter* checkpoints_total;
   monitor::Histogram* checkpoint_seconds;
   std::vector<monitor::Counter*> entered_total, left_total;
@@ -118,6 +124,16 @@ struct ProfileBuilder::Impl {
   // Rebuilds the profiles `keys` from the log records in [start, end).
   Result<uint64_t> Recompute(const std::set<std::string>& keys, uint64_t end);
   Result<identity::Identifier> FindIdentifier(std::string_view id) const;
+  // Counts a link request's outcome and remembers what to write and reconcile.
+  void Record(const Result<identity::LinkOutcome>& outcome, std::vector<identity::Identifier>* changed);
+  // The fuzzy-matching record of profile `key` from its traits; false when
+  // it has no email or phone to match on.
+  bool MatchRecord(const std::string& key, std::string_view traits, identity::ProfileRecord* out) const;
+  // Links auto-merges, offers the review band; reconciles what changed.
+  Status ActOnMatches(const std::vector<identity::Match>& matches, int64_t time_ms, const std::string& message_id,
+                      uint64_t end, uint64_t* linked, uint64_t* queued);
+  // Re-indexes `key`'s record and acts on its matches (after an identify).
+  Status MatchProfile(const std::string& key, const Event& e, uint64_t end);
   Status ApplyRecord(const log::Record& r);
   Status WriteCheckpoint();
   Status EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes, UnixMicros now,
@@ -169,7 +185,14 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
                                         "Link requests the identity graph refused (a per-type limit, or unmerged).");
   m.rejected_total = metrics->GetCounter("sluice_identity_rejected_total",
                                          "Link requests with a blocked or malformed identifier.");
+  m.fuzzy_links_total = metrics->GetCounter("sluice_identity_fuzzy_links_total",
+                                            "Fuzzy matches at or above the auto-merge threshold the graph accepted.");
+  m.reviews_total = metrics->GetCounter("sluice_identity_reviews_queued_total",
+                                        "Fuzzy matches in the review band queued for a decision.");
   m.graph = identity::IdentityGraph(store->options().identity.graph);
+  identity::MatchConfig match = store->options().identity.match;
+  match.normalize = store->options().identity.graph.normalize;
+  m.matcher = identity::FuzzyMatcher(std::move(match));
   m.checkpoints_total = metrics->GetCounter("sluice_profile_checkpoints_total", "Profile checkpoints written.");
   m.checkpoint_seconds = metrics->GetHistogram("sluice_profile_checkpoint_seconds",
                                                "Time to build and sync one profile checkpoint batch.",
@@ -225,6 +248,25 @@ Status ProfileBuilder::Impl::Recover() {
   it.reset(db.NewIterator(rocksdb::ReadOptions(), store->identities));
   for (it->SeekToFirst(); it->Valid(); it->Next()) canonical_of.emplace(it->key().ToString(), it->value().ToString());
   SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read identities"));
+  // The matcher's index is rebuilt from every profile's traits.
+  it.reset(db.NewIterator(rocksdb::ReadOptions(), store->profiles));
+  ProfileRecord stored;
+  identity::ProfileRecord record;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(std::string_view(it->value().data(), it->value().size()), &stored));
+    if (MatchRecord(it->key().ToString(), stored.traits, &record)) SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read profiles"));
+  it.reset(db.NewIterator(rocksdb::ReadOptions(), store->reviews));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ReviewState state;
+    identity::Match match;
+    SLUICE_RETURN_IF_ERROR(DecodeReviewRecord(std::string_view(it->value().data(), it->value().size()), &state, &match));
+    reviews.Offer(match);
+    if (state == ReviewState::kAccepted) SLUICE_RETURN_IF_ERROR(reviews.Accept(match.a, match.b, 0).status());
+    if (state == ReviewState::kRejected) SLUICE_RETURN_IF_ERROR(reviews.Reject(match.a, match.b));
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read reviews"));
   std::string offset;
   s = db.Get(rocksdb::ReadOptions(), store->meta, kMetaNextOffset, &offset);
   uint64_t from = 0;
@@ -295,6 +337,7 @@ Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& from) {
   into->record.last_event_us = std::max(into->record.last_event_us, q->record.last_event_us);
   into->record.last_received_us = std::max(into->record.last_received_us, q->record.last_received_us);
   into->absorbed.push_back(from);
+  (void)matcher.Remove(from);  // NotFound: it had nothing to match on
   for (std::string& a : q->absorbed) into->absorbed.push_back(std::move(a));
   q->absorbed.clear();
   q->features = stream::UserFeatures();
@@ -335,6 +378,7 @@ Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
   pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
   p->dirty = true;
   ++events_since_checkpoint;
+  if (event.type == EventType::kIdentify && !event.traits.empty()) return MatchProfile(key, event, r.offset.value + 1);
   return Status::Ok();
 }
 
@@ -352,15 +396,7 @@ Status ProfileBuilder::Impl::LinkIdentities(const Event& e, uint64_t end) {
     evidence.rule = std::move(rule);
     evidence.time_ms = e.timestamp_us / 1000;
     if (!e.message_id.empty()) evidence.message_ids.push_back(e.message_id);
-    Result<identity::LinkOutcome> outcome = graph.Link(primary_type, primary, type, raw, std::move(evidence));
-    if (!outcome.ok()) {
-      rejected_total->Inc();  // kept in the graph's rejected() list
-      return;
-    }
-    if (outcome->a == outcome->b) return;
-    links_changed.emplace(outcome->a, outcome->b);
-    if (outcome->state != identity::LinkState::kAccepted) refused_total->Inc();
-    changed.insert(changed.end(), outcome->changed.begin(), outcome->changed.end());
+    Record(graph.Link(primary_type, primary, type, raw, std::move(evidence)), &changed);
   };
   if (has_user && !e.anonymous_id.empty()) {
     request(IdType::kAnonymousId, e.anonymous_id, e.type == EventType::kIdentify ? "identify" : "event");
@@ -433,6 +469,8 @@ Result<uint64_t> ProfileBuilder::Impl::Reconcile(const std::vector<identity::Ide
     std::sort(members.begin(), members.end());
     p->record.linked = std::move(members);
     p->dirty = true;
+    identity::ProfileRecord record;
+    if (MatchRecord(key, p->record.traits, &record)) SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
   }
   return read;
 }
@@ -496,6 +534,134 @@ Result<identity::Identifier> ProfileBuilder::Impl::FindIdentifier(std::string_vi
   }
   return Status::NotFound("\"" + std::string(id) +
                           "\" is not linked to any other id (no identify, alias or identifier trait named it)");
+}
+
+void ProfileBuilder::Impl::Record(const Result<identity::LinkOutcome>& outcome,
+                                  std::vector<identity::Identifier>* changed) {
+  if (!outcome.ok()) {
+    rejected_total->Inc();  // kept in the graph's rejected() list
+    return;
+  }
+  if (outcome->a == outcome->b) return;
+  links_changed.emplace(outcome->a, outcome->b);
+  if (outcome->state != identity::LinkState::kAccepted) refused_total->Inc();
+  changed->insert(changed->end(), outcome->changed.begin(), outcome->changed.end());
+}
+
+bool ProfileBuilder::Impl::MatchRecord(const std::string& key, std::string_view traits_text,
+                                       identity::ProfileRecord* out) const {
+  JsonFields traits;
+  if (traits_text.empty() || !MergeJsonObject(traits_text, &traits).ok()) return false;
+  auto text = [&](std::string_view path) {
+    stream::Value v = JsonFieldValue(traits, path);
+    return v.kind == stream::ValueKind::kString ? v.string : std::string();
+  };
+  *out = identity::ProfileRecord{};
+  out->id = key;
+  for (const IdentityTrait& t : store->options.identity.traits) {
+    std::string* field = t.type == identity::IdType::kEmail ? &out->email
+                         : t.type == identity::IdType::kPhone ? &out->phone
+                                                              : nullptr;
+    if (field && field->empty()) *field = text(t.trait);
+  }
+  if (out->email.empty() && out->phone.empty()) return false;
+  out->name = text("name");
+  if (out->name.empty()) {
+    std::string first = text("first_name"), last = text("last_name");
+    out->name = first.empty() || last.empty() ? first + last : first + " " + last;
+  }
+  out->city = text("city");
+  if (out->city.empty()) out->city = text("address.city");
+  return true;
+}
+
+Status ProfileBuilder::Impl::ActOnMatches(const std::vector<identity::Match>& matches, int64_t time_ms,
+                                          const std::string& message_id, uint64_t end, uint64_t* linked,
+                                          uint64_t* queued) {
+  std::vector<identity::Identifier> changed;
+  for (identity::Match m : matches) {
+    m.evidence.time_ms = time_ms;
+    if (!message_id.empty()) m.evidence.message_ids = {message_id};
+    if (m.decision == identity::MatchDecision::kAutoMerge) {
+      SLUICE_ASSIGN_OR_RETURN(identity::Identifier a, IdentifierOfKey(m.a));
+      SLUICE_ASSIGN_OR_RETURN(identity::Identifier b, IdentifierOfKey(m.b));
+      Result<identity::LinkOutcome> outcome = graph.Link(a.type, a.value, b.type, b.value, m.evidence);
+      if (outcome.ok() && outcome->state == identity::LinkState::kAccepted) {
+        fuzzy_links_total->Inc();
+        ++*linked;
+      }
+      Record(outcome, &changed);
+    } else if (m.decision == identity::MatchDecision::kReview && reviews.Offer(m)) {
+      reviews_changed[ReviewKey(m.a, m.b)] = {ReviewState::kPending, m};
+      reviews_total->Inc();
+      ++*queued;
+    }
+  }
+  if (changed.empty()) return Status::Ok();
+  return Reconcile(changed, end).status();
+}
+
+Status ProfileBuilder::Impl::MatchProfile(const std::string& key, const Event& e, uint64_t end) {
+  const std::string canonical = CanonicalKey(key);  // the identify may have joined profiles
+  auto it = hot.find(canonical);
+  identity::ProfileRecord record;
+  if (it == hot.end() || it->second.removed || !MatchRecord(canonical, it->second.record.traits, &record)) {
+    return Status::Ok();
+  }
+  SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
+  SLUICE_ASSIGN_OR_RETURN(std::vector<identity::Match> matches, matcher.MatchOne(canonical));
+  uint64_t linked = 0, queued = 0;
+  return ActOnMatches(matches, e.timestamp_us / 1000, e.message_id, end, &linked, &queued);
+}
+
+std::vector<identity::Match> ProfileBuilder::PendingReviews() const { return impl_->reviews.List(); }
+
+Status ProfileBuilder::DecideReview(std::string_view a, std::string_view b, bool accept) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  // A profile never linked is not in the graph: TYPE:VALUE is taken as it is.
+  auto find = [&m](std::string_view id) -> Result<identity::Identifier> {
+    Result<identity::Identifier> typed = identity::Identifier::FromKey(id);
+    return typed.ok() ? typed : m.FindIdentifier(id);
+  };
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier ia, find(a));
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier ib, find(b));
+  // Any id of either profile names it.
+  const std::string ka = m.CanonicalKey(ProfileKey(ia)), kb = m.CanonicalKey(ProfileKey(ib));
+  identity::Match match;
+  for (const identity::Match& pending : m.reviews.List()) {
+    if ((pending.a == ka && pending.b == kb) || (pending.a == kb && pending.b == ka)) match = pending;
+  }
+  if (match.a.empty()) return Status::NotFound("no pending review between " + ia.Key() + " and " + ib.Key());
+  if (!accept) {
+    SLUICE_RETURN_IF_ERROR(m.reviews.Reject(ka, kb));
+    m.reviews_changed[ReviewKey(ka, kb)] = {ReviewState::kRejected, match};
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(identity::LinkEvidence evidence, m.reviews.Accept(ka, kb, m.clock() / 1000));
+    m.reviews_changed[ReviewKey(ka, kb)] = {ReviewState::kAccepted, match};
+    std::vector<identity::Identifier> changed;
+    m.Record(m.graph.Link(ia.type, ia.value, ib.type, ib.value, std::move(evidence)), &changed);
+    if (!changed.empty()) SLUICE_RETURN_IF_ERROR(m.Reconcile(changed, m.next.value).status());
+  }
+  Status st = m.WriteCheckpoint();
+  if (!st.ok()) m.failed = true;
+  return st;
+}
+
+Result<ProfileBuilder::ResolveSummary> ProfileBuilder::Resolve(
+    unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  ResolveSummary summary;
+  std::vector<identity::Match> matches = m.matcher.ResolveAll(&summary.stats, threads, progress);
+  SLUICE_RETURN_IF_ERROR(
+      m.ActOnMatches(matches, m.clock() / 1000, "", m.next.value, &summary.links_accepted, &summary.queued));
+  Status st = m.WriteCheckpoint();
+  if (!st.ok()) {
+    m.failed = true;
+    return st;
+  }
+  return summary;
 }
 
 Result<identity::Explanation> ProfileBuilder::Explain(std::string_view id) const {
@@ -644,6 +810,10 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     SLUICE_ASSIGN_OR_RETURN(identity::LinkRecord link, graph.GetLink(a, b));
     batch.Put(store->links, LinkKey(a, b), identity::EncodeLinkRecord(link));
   }
+  for (const auto& [key, review] : reviews_changed) {
+    SLUICE_ASSIGN_OR_RETURN(std::string record, EncodeReviewRecord(review.first, review.second));
+    batch.Put(store->reviews, key, record);
+  }
   for (auto& [offset, payload] : late_kept) batch.Put(store->quarantine, QuarantineKey(offset), payload);
   std::string offset;
   PutFixed64(&offset, next.value);
@@ -674,6 +844,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   late_kept.clear();
   identities_changed.clear();
   links_changed.clear();
+  reviews_changed.clear();
   for (const SegmentChange& c : changes) {
     (c.entered ? entered_total : left_total)[c.segment]->Inc();
     members[c.segment]->Add(c.entered ? 1 : -1);

@@ -16,6 +16,9 @@
 //                                  Identifier::Key). Accepted/refused are
 //                                  recomputed when the graph loads; removed
 //                                  (unmerged) stays removed.
+//   reviews     keyA \0 keyB      → ReviewRecord (below): a fuzzy match between
+//                                  two profile keys (keyA < keyB) in the review
+//                                  band, pending or decided
 //   attributes  kind+id          → one JSON object text: `sluice attributes load`
 //                                  rows (by userId) and identify traits, merged
 //   segments    segment\0kind+id → ""  (membership index: who is in a segment)
@@ -35,6 +38,7 @@
 //   | varint m + m × (len-prefixed segment name, fixed64 entered_at_us)
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,6 +59,7 @@ inline constexpr const char* kAttributesFamily = "attributes";
 inline constexpr const char* kSegmentsFamily = "segments";
 inline constexpr const char* kQuarantineFamily = "quarantine";
 inline constexpr const char* kLinksFamily = "links";
+inline constexpr const char* kReviewsFamily = "reviews";
 
 inline constexpr std::string_view kMetaNextOffset = "meta.next_offset";
 inline constexpr std::string_view kMetaWatermark = "meta.watermark";
@@ -105,6 +110,21 @@ inline std::string LinkKey(const identity::Identifier& a, const identity::Identi
   ka += kb;
   return ka;
 }
+
+// ReviewRecord: byte ReviewState | fixed64 score (IEEE-754 bits) | the
+// match's evidence as a link record between the two keys' identifiers
+// (identity::EncodeLinkRecord).
+enum class ReviewState : uint8_t { kPending = 0, kAccepted = 1, kRejected = 2 };
+
+inline std::string ReviewKey(std::string_view a, std::string_view b) {
+  std::string k(a < b ? a : b);
+  k.push_back('\0');
+  k.append(a < b ? b : a);
+  return k;
+}
+
+inline Result<std::string> EncodeReviewRecord(ReviewState state, const identity::Match& m);
+inline Status DecodeReviewRecord(std::string_view in, ReviewState* state, identity::Match* m);
 
 inline std::string UserKey(std::string_view user_id) {
   std::string k(1, kUserKind);
@@ -182,6 +202,32 @@ inline Status DecodeProfileRecord(std::string_view in, ProfileRecord* r) {
     r->segments.push_back({std::string(name), static_cast<int64_t>(at)});
   }
   if (!d.done()) return Status::Corruption("profile record: trailing bytes");
+  return Status::Ok();
+}
+
+inline Result<std::string> EncodeReviewRecord(ReviewState state, const identity::Match& m) {
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier a, IdentifierOfKey(m.a));
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier b, IdentifierOfKey(m.b));
+  std::string out(1, static_cast<char>(state));
+  PutFixed64(&out, std::bit_cast<uint64_t>(m.score));
+  out += identity::EncodeLinkRecord({std::move(a), std::move(b), identity::LinkState::kAccepted, "", m.evidence});
+  return out;
+}
+
+inline Status DecodeReviewRecord(std::string_view in, ReviewState* state, identity::Match* m) {
+  Decoder d(in);
+  uint8_t st = 0;
+  uint64_t score = 0;
+  if (!d.GetByte(&st) || st > 2 || !d.GetFixed64(&score)) return Status::Corruption("profiles: bad review record");
+  Result<identity::LinkRecord> link = identity::DecodeLinkRecord(in.substr(9));
+  if (!link.ok()) return Status::Corruption("profiles: review record: " + link.status().message());
+  *state = static_cast<ReviewState>(st);
+  m->a = ProfileKey(link->a);
+  m->b = ProfileKey(link->b);
+  if (m->b < m->a) std::swap(m->a, m->b);
+  m->score = std::bit_cast<double>(score);
+  m->decision = identity::MatchDecision::kReview;
+  m->evidence = std::move(link->evidence);
   return Status::Ok();
 }
 

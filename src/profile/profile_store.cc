@@ -79,6 +79,11 @@ class TimeWriter {
 
 }  // namespace
 
+std::string ProfileKeyName(std::string_view key) {
+  Result<identity::Identifier> id = IdentifierOfKey(key);
+  return id.ok() ? id->Key() : std::string(key);
+}
+
 void AppendProfileIdMember(std::string* out, std::string_view key) {
   out->push_back('"');
   *out += KindName(key[0]);
@@ -206,7 +211,7 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
       {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()},
-      {kLinksFamily, rocksdb::ColumnFamilyOptions()}};
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}, {kReviewsFamily, rocksdb::ColumnFamilyOptions()}};
   rocksdb::DB* raw = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.db_path, families, &impl->handles, &raw),
                                    "cannot open " + options.db_path));
@@ -218,6 +223,7 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   impl->segment_index = impl->handles[4];
   impl->quarantine = impl->handles[5];
   impl->links = impl->handles[6];
+  impl->reviews = impl->handles[7];
   impl->normalizer.emplace(options.identity.graph.normalize);
 
   std::string format;

@@ -56,6 +56,7 @@ struct ProfileStore::Impl {
   rocksdb::ColumnFamilyHandle* segment_index = nullptr;
   rocksdb::ColumnFamilyHandle* quarantine = nullptr;
   rocksdb::ColumnFamilyHandle* links = nullptr;
+  rocksdb::ColumnFamilyHandle* reviews = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
 
   // Normalises emails and phones asked for on the read path as the graph

@@ -154,7 +154,7 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
 // The `profiles.identity:` section (README "Configuration").
 Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
   SLUICE_RETURN_IF_ERROR(id.Check({"email_traits", "phone_traits", "external_id_traits", "limits", "blocked_values",
-                                   "phone_default_country"}));
+                                   "phone_default_country", "auto_merge_threshold", "review_threshold"}));
   if (!id.present()) return Status::Ok();
   std::vector<std::string> email = {"email"}, phone = {"phone"}, blocked;
   std::map<std::string, std::string> external;
@@ -184,6 +184,14 @@ Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
   const std::string& cc = o->graph.normalize.phone.default_country_code;
   if (cc.size() > 3 || cc.find_first_not_of("0123456789") != std::string::npos) {
     return Status::InvalidArgument(id.Where("phone_default_country") + "a calling code: 1 to 3 digits, no '+'");
+  }
+  identity::MatchConfig& match = o->match;
+  SLUICE_RETURN_IF_ERROR(id.Get("auto_merge_threshold", &match.auto_merge_threshold));
+  SLUICE_RETURN_IF_ERROR(id.Get("review_threshold", &match.review_threshold));
+  if (!(match.review_threshold > 0 && match.review_threshold <= match.auto_merge_threshold &&
+        match.auto_merge_threshold <= 1)) {
+    return Status::InvalidArgument(id.Where("review_threshold") +
+                                   "needs 0 < review_threshold <= auto_merge_threshold <= 1");
   }
   return Status::Ok();
 }

@@ -110,6 +110,7 @@ profiles:
     limits: {user_id: 2, anonymous_id: 10}
     blocked_values: [nobody@example.com]
     phone_default_country: "44"
+    auto_merge_threshold: 0.95
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->profiles_enabled);
@@ -129,13 +130,16 @@ profiles:
   EXPECT_EQ(id.graph.normalize.blocked_values.back(), "nobody@example.com");
   EXPECT_EQ(id.graph.normalize.blocked_values.front(), "");  // the built-in list, kept
   EXPECT_EQ(id.graph.normalize.phone.default_country_code, "44");
+  EXPECT_EQ(id.match.auto_merge_threshold, 0.95);
+  EXPECT_EQ(id.match.review_threshold, 0.80);  // default kept
 
   for (const char* bad : {"profiles: {bogus: 1}\n", "profiles: {segments: [{name: x, rule: 'events_7d >'}]}\n",
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
                           "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
                           "profiles: {identity: {limit: {user_id: 1}}}\n", "profiles: {identity: {limits: {users: 1}}}\n",
                           "profiles: {identity: {external_id_traits: {crm_id: ''}}}\n",
-                          "profiles: {identity: {phone_default_country: '+44'}}\n"}) {
+                          "profiles: {identity: {phone_default_country: '+44'}}\n",
+                          "profiles: {identity: {review_threshold: 0.95}}\n"}) {
     auto r = server::LoadServerConfig(write("bad.yaml", bad));
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad << " → " << r.status().ToString();
   }
