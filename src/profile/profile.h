@@ -3,7 +3,7 @@
 // identify traits, grouped into segments, and served as JSON.
 //
 // What it owns: DATA/state/profiles (one RocksDB; layout in profile_format.h:
-// column families profiles, identities, links, attributes, segments, quarantine and
+// column families profiles, identities, links, reviews, attributes, segments, quarantine and
 // the default one for the consumer's offset and watermark), the log consumer
 // "profiles", and the segment webhook posts.
 //
@@ -177,6 +177,20 @@ class ProfileStore {
   std::unique_ptr<Impl> impl_;
   friend class ProfileBuilder;
 };
+
+// One row of the warehouse's identity_map: a linked identifier and the
+// canonical id of its profile.
+struct IdentityMapEntry {
+  identity::Identifier id;
+  identity::Identifier canonical;
+  int64_t linked_at_ms = 0;  // event time of the earliest accepted link touching `id`
+};
+// The identity map of the store at options.db_path (IdentityGraph::
+// CanonicalMap of its links under options.identity), read through a
+// read-only RocksDB handle, so it works while a server's builder holds the
+// store; it sees the last checkpoint. Ids never linked are not in it (each
+// is its own canonical id). Empty when there is no store yet.
+Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& options);
 
 // Crash points for tests: the checkpoint stops right after the named step
 // and the builder refuses further work, as if the process died.

@@ -254,6 +254,60 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   return std::unique_ptr<ProfileStore>(new ProfileStore(std::move(impl)));
 }
 
+Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(options.db_path + "/CURRENT", ec)) return std::vector<IdentityMapEntry>{};
+  // Read-only RocksDB takes no lock and may open a subset of the families.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), options.db_path, families,
+                                                                &handles, &raw),
+                                   "cannot open " + options.db_path + " read-only"));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  struct Handles {
+    rocksdb::DB* db;
+    std::vector<rocksdb::ColumnFamilyHandle*>& h;
+    ~Handles() {
+      for (auto* x : h) (void)db->DestroyColumnFamilyHandle(x);
+    }
+  } release{db.get(), handles};
+  std::string format;
+  SLUICE_RETURN_IF_ERROR(FromRocks(db->Get(rocksdb::ReadOptions(), handles[0], kMetaFormat, &format), "read format version"));
+  if (format.size() != 4 || DecodeFixed32(format.data()) != kProfileFormatVersion) {
+    return Status::FailedPrecondition("profiles: " + options.db_path + " has another layout version than " +
+                                      std::to_string(kProfileFormatVersion) + " (start the server to see why)");
+  }
+  std::vector<identity::LinkRecord> links;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Result<identity::LinkRecord> link = identity::DecodeLinkRecord(std::string_view(it->value().data(), it->value().size()));
+    if (!link.ok()) return Status::Corruption("profiles: links family: " + link.status().message());
+    links.push_back(std::move(link).value());
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read links"));
+  it.reset();
+  SLUICE_ASSIGN_OR_RETURN(identity::IdentityGraph graph,
+                          identity::IdentityGraph::FromLinks(std::move(links), options.identity.graph));
+  std::map<identity::Identifier, int64_t> linked_at;
+  for (const identity::LinkRecord& l : graph.Links()) {
+    if (l.state != identity::LinkState::kAccepted) continue;
+    for (const identity::Identifier* end : {&l.a, &l.b}) {
+      auto [slot, fresh] = linked_at.try_emplace(*end, l.evidence.time_ms);
+      if (!fresh) slot->second = std::min(slot->second, l.evidence.time_ms);
+    }
+  }
+  std::vector<IdentityMapEntry> out;
+  for (auto& [id, canonical] : graph.CanonicalMap()) {
+    auto at = linked_at.find(id);
+    if (at == linked_at.end()) continue;  // only refused or removed links: a profile of its own
+    out.push_back({id, canonical, at->second});
+  }
+  return out;
+}
+
 Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
   rocksdb::ReadOptions ro;
   std::string value;

@@ -270,6 +270,19 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
 
 std::string ProfileDbPath(const std::string& data_dir) { return data_dir + "/state/profiles"; }
 
+warehouse::IdentityMapSource IdentityMapFromProfiles(profile::ProfileOptions options) {
+  return [options = std::move(options)]() -> Result<std::vector<warehouse::IdentityMapRow>> {
+    SLUICE_ASSIGN_OR_RETURN(std::vector<profile::IdentityMapEntry> entries, profile::ReadIdentityMap(options));
+    std::vector<warehouse::IdentityMapRow> rows;
+    rows.reserve(entries.size());
+    for (const profile::IdentityMapEntry& e : entries) {
+      rows.push_back({e.id.value, std::string(identity::IdTypeName(e.id.type)), e.canonical.Key(),
+                      e.linked_at_ms * 1000});
+    }
+    return rows;
+  };
+}
+
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::NotFound("config file " + path + " cannot be read");
@@ -449,6 +462,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (config.warehouse_enabled) {
     warehouse::WarehouseOptions wo = config.warehouse;
     wo.data_dir = config.data_dir;
+    if (config.profiles_enabled) {
+      profile::ProfileOptions po = config.profiles;
+      po.db_path = ProfileDbPath(config.data_dir);
+      wo.identity_map = IdentityMapFromProfiles(std::move(po));
+    }
     SLUICE_ASSIGN_OR_RETURN(s->warehouse_, warehouse::Warehouse::Open(wo, &s->metrics_));
     s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
     s->scheduler_->Start();

@@ -152,4 +152,26 @@ test('one person on two devices, one with a typo: merged, explained, unmerged', 
   assert.equal((await get('ann.smith@example.com')).userId, 'ann-42');
   const again = await runSluice(['identity', 'explain', 'phone-1', '--data-dir', dataDir, '--config', config]);
   assert.ok(JSON.parse(again.stdout).refused.some((l) => l.state === 'removed'), again.stdout);
+
+  // The warehouse's identity_map: SQL joins events on people.
+  const etl = await runSluice(['etl', 'run', 'identity_map', '--data-dir', dataDir]);
+  assert.equal(etl.code, 0, etl.stderr + etl.stdout);
+  const map = await runSluice(['query', 'SELECT id_type, id, canonical_id FROM identity_map ORDER BY id_type, id',
+    '--format', 'json', '--data-dir', dataDir]);
+  assert.equal(map.code, 0, map.stderr);
+  const rows = map.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const canonicalOf = Object.fromEntries(rows.map((r) => [`${r.id_type}:${r.id}`, r.canonical_id]));
+  assert.equal(canonicalOf['anonymous_id:laptop-1'], 'user_id:ann-42');
+  assert.equal(canonicalOf['anonymous_id:phone-1'], 'email:ann.smtih@example.com');
+  assert.equal(canonicalOf['email:ann.smith@example.com'], 'user_id:ann-42');
+  assert.equal(canonicalOf['anonymous_id:desk-9'], 'user_id:bob-7');
+  const people = await runSluice(['query', `
+    SELECT coalesce(m.canonical_id, 'anonymous_id:' || e.anonymous_id) AS person, count(*) AS n
+    FROM lake.events e LEFT JOIN identity_map m
+      ON (e.user_id IS NOT NULL AND m.id_type = 'user_id' AND m.id = e.user_id)
+      OR (e.user_id IS NULL AND m.id_type = 'anonymous_id' AND m.id = e.anonymous_id)
+    WHERE e.type IN ('track', 'page', 'screen') GROUP BY ALL ORDER BY person`, '--format', 'json', '--data-dir', dataDir]);
+  assert.equal(people.code, 0, people.stderr);
+  const byPerson = Object.fromEntries(people.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.person, Number(r.n)]));
+  assert.deepEqual(byPerson, { 'email:ann.smtih@example.com': counts.phone, 'user_id:ann-42': counts.ann });
 });

@@ -8,7 +8,12 @@
 #include <map>
 #include <random>
 
+#include <filesystem>
+
 #include "core/coding.h"
+#include "lake/embedded_duckdb.h"
+#include "server/server.h"
+#include "warehouse/warehouse.h"
 #include "profile/profile_format.h"
 #include "tests/profile/profile_fixture.h"
 
@@ -350,6 +355,57 @@ TEST_F(IdentityResolutionTest, BatchResolveFindsWhatTheIncrementalPathWouldHave)
   EXPECT_NE(Get("phone-app").find(R"("userId":"ann")"), std::string::npos);
   OpenStore();  // checkpointed
   EXPECT_NE(Get("phone-app").find(R"("userId":"ann")"), std::string::npos);
+}
+
+TEST_F(IdentityResolutionTest, TheWarehouseIdentityMapIsReadFromTheStoreWhileTheBuilderHoldsIt) {
+  Append({MakeEvent(EventType::kTrack, "", "laptop", kBase),
+          Identify("ann", "laptop", kBase + 2000, R"({"email":"Ann@Example.com"})"),
+          Identify("bob", "", kBase + 3000, "{}"),  // never linked: not in the map
+          Identify("u2", "laptop", kBase + 4000, "{}")});  // refused: laptop is ann's
+  OpenStore();
+  ASSERT_TRUE(builder_->CatchUp().ok());
+  ASSERT_TRUE(store_ && builder_);  // the store stays open: the map is read beside it
+
+  const std::string data = dir_.Sub("data");
+  const std::string models = dir_.Sub("models");
+  std::filesystem::create_directories(models);
+  warehouse::WarehouseOptions wo;
+  wo.data_dir = data;
+  wo.models_dir = models;
+  wo.duckdb_threads = 1;
+  wo.emit_lineage = false;
+  wo.identity_map = server::IdentityMapFromProfiles(options_);
+  auto w = warehouse::Warehouse::Open(wo);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  warehouse::RunRequest request;
+  request.model = warehouse::kIdentityMapModel;
+  auto report = (*w)->Run(request);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->models.size(), 1u);
+  EXPECT_EQ(report->models[0].status, warehouse::ModelRunStatus::kSuccess) << report->models[0].error;
+  EXPECT_EQ(report->models[0].rows, 3);
+
+  lake::DuckDbOptions o;
+  o.path = data + "/warehouse.duckdb";
+  o.read_only = true;
+  auto db = lake::EmbeddedDuckDb::Open(o);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto rows = (*db)->Query(
+      "SELECT id, id_type, canonical_id, epoch_ms(linked_at) FROM identity_map ORDER BY id_type, id");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::string out;
+  for (const auto& r : rows->rows) {
+    for (const auto& v : r) out += v.value_or("NULL") + "|";
+    out += "\n";
+  }
+  const std::string linked = std::to_string((kBase + 2000) / 1000);
+  EXPECT_EQ(out, "laptop|anonymous_id|user_id:ann|" + linked + "|\n" + "ann@example.com|email|user_id:ann|" + linked +
+                     "|\n" + "ann|user_id|user_id:ann|" + linked + "|\n");
+  db->reset();
+  // Nothing linked since: the next run leaves it as it is.
+  auto again = (*w)->Run(request);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->NothingDone());
 }
 
 TEST_F(IdentityResolutionTest, AStoreOfTheExactLinkerLayoutIsRefusedWithAClearError) {
