@@ -204,6 +204,10 @@ struct LinkOutcome {
   // recomputes those), sorted. Empty when nothing changed.
   std::vector<Identifier> changed;
   Identifier a, b;  // the link's ends, normalised, a.Key() < b.Key() (a == b: nothing to link)
+  // The stored link is new or its evidence changed: a store keeping one
+  // record per link (EncodeLinkRecord) rewrites it. States recomputed by a
+  // rebuild are not counted here (they are recomputed on load too).
+  bool link_changed = false;
 };
 
 struct Explanation {

@@ -364,9 +364,27 @@ Result<LinkOutcome> IdentityGraph::Link(IdType type_a, std::string_view raw_a, I
     StoredLink& link = s.links[l];
     const int32_t old_priority = link.priority;
     const int64_t old_time = link.evidence.time_ms;
+    const double old_score = link.evidence.score;
+    const size_t old_fields = link.evidence.fields.size();
+    const std::string old_rule = link.evidence.rule;
+    // Request ids not stored yet: if one of them is stored after the merge,
+    // the evidence changed (it keeps the smallest ids, so it may not be).
+    std::vector<std::string> new_ids;
+    for (const std::string& id : evidence.message_ids) {
+      if (!std::binary_search(link.evidence.message_ids.begin(), link.evidence.message_ids.end(), id)) {
+        new_ids.push_back(id);
+      }
+    }
     MergeEvidence(&link.evidence, &link.priority, std::move(evidence), priority);
     reordered = link.priority != old_priority || link.evidence.time_ms != old_time;
+    outcome.link_changed = reordered || link.evidence.score != old_score || link.evidence.fields.size() != old_fields ||
+                           link.evidence.rule != old_rule ||
+                           std::any_of(new_ids.begin(), new_ids.end(), [&](const std::string& id) {
+                             return std::binary_search(link.evidence.message_ids.begin(),
+                                                       link.evidence.message_ids.end(), id);
+                           });
   }
+  if (inserted) outcome.link_changed = true;
 
   if (s.links[l].state == LinkState::kRemoved) {
     outcome.state = LinkState::kRemoved;

@@ -543,7 +543,7 @@ void ProfileBuilder::Impl::Record(const Result<identity::LinkOutcome>& outcome,
     return;
   }
   if (outcome->a == outcome->b) return;
-  links_changed.emplace(outcome->a, outcome->b);
+  if (outcome->link_changed) links_changed.emplace(outcome->a, outcome->b);
   if (outcome->state != identity::LinkState::kAccepted) refused_total->Inc();
   changed->insert(changed->end(), outcome->changed.begin(), outcome->changed.end());
 }

@@ -242,6 +242,15 @@ TEST(IdentityGraph, OneRecordPerLinkRebuildsTheSameGraph) {
   LinkOutcome o = MustLink(g, IdType::kEmail, "X@Example.com", IdType::kAnonymousId, "a1", Evidence("trait:email", 3, "m3"));
   EXPECT_EQ(o.a, Anon("a1"));  // the link's ends, normalised, in key order
   EXPECT_EQ(o.b, Email("x@example.com"));
+  EXPECT_TRUE(o.link_changed);
+  // Asked again: a later time and a known message id change nothing...
+  EXPECT_FALSE(MustLink(g, IdType::kEmail, "x@example.com", IdType::kAnonymousId, "a1", Evidence("trait:email", 9, "m3"))
+                   .link_changed);
+  // ...a new message id or an earlier time do.
+  EXPECT_TRUE(MustLink(g, IdType::kEmail, "x@example.com", IdType::kAnonymousId, "a1", Evidence("trait:email", 9, "m8"))
+                  .link_changed);
+  EXPECT_TRUE(MustLink(g, IdType::kEmail, "x@example.com", IdType::kAnonymousId, "a1", Evidence("trait:email", 2, "m8"))
+                  .link_changed);
   MustLink(g, IdType::kAnonymousId, "a9", IdType::kUserId, "u9", Evidence("identify", 4, "m4"));
   ASSERT_TRUE(g.Unmerge(Anon("a9")).ok());
 
