@@ -79,10 +79,10 @@ Status ForEachEvent(log::Log& lg, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 6) {
+  if (argc < 2 || argc > 7) {
     std::fprintf(stderr,
                  "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000] [CHECKPOINT_MS=1000] "
-                 "[CHECKPOINT_EVENTS=100000]\n");
+                 "[CHECKPOINT_EVENTS=100000] [BOTH_IDS=0]\n");
     return 2;
   }
   const std::string dir = argv[1];
@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   profile::ProfileOptions defaults;  // the server's checkpoint defaults unless given
   const int64_t checkpoint_ms = argc > 4 ? std::stoll(argv[4]) : defaults.checkpoint_interval_ms;
   const uint64_t checkpoint_events = argc > 5 ? std::stoull(argv[5]) : defaults.checkpoint_events;
+  // 1: every event also carries the user's anonymousId (a browser SDK after
+  // login), so each one asks the identity graph for that link.
+  const bool both_ids = argc > 6 && std::string_view(argv[6]) == "1";
   std::filesystem::remove_all(dir);
   log::LogOptions lo;
   lo.dir = dir + "/log";
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
     const uint64_t u = rng() % users;
     e.message_id = "m-" + std::to_string(i);
     e.user_id = "user-" + std::to_string(u);
+    if (both_ids) e.anonymous_id = "anon-" + std::to_string(u);
     e.timestamp_us = start + static_cast<int64_t>(i) * step - static_cast<int64_t>(rng() % (60 * kMicrosPerSecond));
     e.received_at_us = e.timestamp_us + 200'000;
     switch (i % 4) {

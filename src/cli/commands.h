@@ -106,6 +106,17 @@ struct AttributesLoadArgs {
   std::string data_dir = kDefaultDataDir;
   std::string config;
 };
+struct IdentityArgs {
+  std::string id;
+  std::vector<std::string> link;  // unmerge --link A B: only that link
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
+struct IdentityReviewArgs {
+  std::vector<std::string> action;  // {"list"} | {"accept", A, B} | {"reject", A, B}
+  std::string data_dir = kDefaultDataDir;
+  std::string config;
+};
 struct LineageArgs {
   std::string data_dir = kDefaultDataDir;
   std::string dataset;
@@ -153,5 +164,9 @@ size_t AppendCurlBody(char* data, size_t size, size_t n, void* out);
 int RunProfileGet(const ProfileGetArgs& args);  // profile_commands.cc
 int RunProfileLate(const ProfileLateArgs& args);
 int RunAttributesLoad(const AttributesLoadArgs& args);
+int RunIdentityExplain(const IdentityArgs& args);
+int RunIdentityUnmerge(const IdentityArgs& args);
+int RunIdentityReview(const IdentityReviewArgs& args);
+int RunIdentityResolve(const IdentityArgs& args);
 
 }  // namespace sluice::cli

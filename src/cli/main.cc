@@ -156,6 +156,33 @@ int main(int argc, char** argv) {
   attributes_load_cmd->add_option("--data-dir", attributes_load.data_dir, "Data directory (default ./sluice-data)");
   attributes_load_cmd->add_option("--config", attributes_load.config, "YAML config (log options)");
 
+  IdentityArgs identity_explain, identity_unmerge;
+  auto* identity_cmd = app.add_subcommand("identity", "The identity graph joining ids into profiles.")->require_subcommand(1);
+  auto* identity_explain_cmd =
+      identity_cmd->add_subcommand("explain", "Why ids are one profile: members, links with rule, evidence, time (JSON).");
+  identity_explain_cmd->add_option("id", identity_explain.id, "An id (userId, anonymousId, email, phone) or TYPE:VALUE")->required();
+  identity_explain_cmd->add_option("--data-dir", identity_explain.data_dir, "Data directory (default ./sluice-data)");
+  identity_explain_cmd->add_option("--config", identity_explain.config, "YAML config (profiles.identity)");
+  auto* identity_unmerge_cmd = identity_cmd->add_subcommand(
+      "unmerge", "Detach an id from its profile (or remove one link) and recompute both sides from the log.");
+  identity_unmerge_cmd->add_option("id", identity_unmerge.id, "The id to detach (or use --link)");
+  identity_unmerge_cmd->add_option("--link", identity_unmerge.link, "Remove only the link between two ids: --link A B")
+      ->expected(2);
+  identity_unmerge_cmd->add_option("--data-dir", identity_unmerge.data_dir, "Data directory (default ./sluice-data)");
+  identity_unmerge_cmd->add_option("--config", identity_unmerge.config, "YAML config (profiles.identity)");
+
+  IdentityReviewArgs identity_review;
+  auto* identity_review_cmd = identity_cmd->add_subcommand(
+      "review", "Fuzzy matches between the two thresholds: list (JSON lines), accept A B, reject A B.");
+  identity_review_cmd->add_option("action", identity_review.action, "list | accept A B | reject A B (default list)");
+  identity_review_cmd->add_option("--data-dir", identity_review.data_dir, "Data directory (default ./sluice-data)");
+  identity_review_cmd->add_option("--config", identity_review.config, "YAML config (profiles.identity)");
+  IdentityArgs identity_resolve;
+  auto* identity_resolve_cmd = identity_cmd->add_subcommand(
+      "resolve", "Fuzzy-match every profile at once: auto-merge above the high threshold, queue the review band.");
+  identity_resolve_cmd->add_option("--data-dir", identity_resolve.data_dir, "Data directory (default ./sluice-data)");
+  identity_resolve_cmd->add_option("--config", identity_resolve.config, "YAML config (profiles.identity)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -203,5 +230,15 @@ int main(int argc, char** argv) {
   }
   if (profile_late_cmd->parsed()) return RunProfileLate(profile_late);
   if (attributes_load_cmd->parsed()) return RunAttributesLoad(attributes_load);
+  if (identity_explain_cmd->parsed()) return RunIdentityExplain(identity_explain);
+  if (identity_review_cmd->parsed()) return RunIdentityReview(identity_review);
+  if (identity_resolve_cmd->parsed()) return RunIdentityResolve(identity_resolve);
+  if (identity_unmerge_cmd->parsed()) {
+    if (identity_unmerge.id.empty() == identity_unmerge.link.empty()) {
+      std::fprintf(stderr, "sluice identity unmerge: give an id or --link A B, not both\n");
+      return kExitUsage;
+    }
+    return RunIdentityUnmerge(identity_unmerge);
+  }
   return kExitUsage;
 }

@@ -1,5 +1,11 @@
-// `sluice profile get ID`, `sluice profile late` and `sluice attributes load FILE`.
+// `sluice profile get ID`, `sluice profile late`, `sluice attributes load FILE`
+// and `sluice identity explain|unmerge`.
 #include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +14,7 @@
 #include "cli/commands.h"
 #include "lake/embedded_duckdb.h"
 #include "profile/profile.h"
+#include "profile/profile_format.h"
 
 namespace sluice::cli {
 
@@ -19,6 +26,7 @@ struct OpenProfiles {
   OwnedDataDir dir;
   monitor::Registry metrics;  // before the builder: its gauges point into it
   std::unique_ptr<profile::ProfileStore> store;
+  std::unique_ptr<profile::ProfileBuilder> builder;
 };
 
 Result<std::unique_ptr<OpenProfiles>> OpenCaughtUp(const std::string& data_dir, const std::string& config_path,
@@ -30,8 +38,8 @@ Result<std::unique_ptr<OpenProfiles>> OpenCaughtUp(const std::string& data_dir, 
   options.db_path = server::ProfileDbPath(data_dir);
   options.segment_webhook.clear();  // the server posts changes; a reader does not
   SLUICE_ASSIGN_OR_RETURN(p->store, profile::ProfileStore::Open(options));
-  SLUICE_ASSIGN_OR_RETURN(auto builder, profile::ProfileBuilder::Open(p->store.get(), p->dir.log.get(), &p->metrics));
-  SLUICE_RETURN_IF_ERROR(builder->CatchUp());
+  SLUICE_ASSIGN_OR_RETURN(p->builder, profile::ProfileBuilder::Open(p->store.get(), p->dir.log.get(), &p->metrics));
+  SLUICE_RETURN_IF_ERROR(p->builder->CatchUp());
   return p;
 }
 
@@ -144,6 +152,112 @@ int RunAttributesLoad(const AttributesLoadArgs& args) {
   Status st = (*store)->PutAttributes(batch);
   if (!st.ok()) return Fail("attributes load", st);
   std::printf("attributes load: %zu users from %s\n", batch.size(), args.file.c_str());
+  return kExitOk;
+}
+
+// The builder holds the identity graph in memory and the server's builder
+// writes it: both commands need the data directory to themselves.
+constexpr std::string_view kIdentityBusyHint =
+    "the server holds it and its identity graph: stop the server, run the command, start it again";
+
+int RunIdentityExplain(const IdentityArgs& args) {
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity explain", p.status());
+  auto why = (*p)->builder->Explain(args.id);
+  if (!why.ok()) {
+    std::fprintf(stderr, "sluice identity explain: %s\n", why.status().message().c_str());
+    return why.status().code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity explain", why.status());
+  }
+  std::printf("%s\n", identity::ExplanationJson(*why).c_str());
+  return kExitOk;
+}
+
+int RunIdentityUnmerge(const IdentityArgs& args) {
+  if (!args.link.empty() && args.link.size() != 2) {
+    return Fail("identity unmerge", Status::InvalidArgument("--link takes two ids: --link A B"));
+  }
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity unmerge", p.status());
+  auto done = args.link.empty() ? (*p)->builder->Unmerge(args.id) : (*p)->builder->Unmerge(args.link[0], args.link[1]);
+  if (!done.ok()) {
+    std::fprintf(stderr, "sluice identity unmerge: %s\n", done.status().message().c_str());
+    return done.status().code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity unmerge", done.status());
+  }
+  std::string profiles;
+  for (const std::string& key : done->profiles) {
+    if (!profiles.empty()) profiles += ", ";
+    auto id = profile::IdentifierOfKey(key);
+    profiles += id.ok() ? id->Key() : key;
+  }
+  std::printf("identity unmerge: %zu link(s) removed; recomputed %s from %llu log records (from offset %llu)\n",
+              done->links_removed, profiles.c_str(), static_cast<unsigned long long>(done->records_read),
+              static_cast<unsigned long long>((*p)->dir.log->StartOffset().value));
+  return kExitOk;
+}
+
+int RunIdentityReview(const IdentityReviewArgs& args) {
+  const std::vector<std::string>& a = args.action;
+  const bool list = a.empty() || (a.size() == 1 && a[0] == "list");
+  const bool decide = a.size() == 3 && (a[0] == "accept" || a[0] == "reject");
+  if (!list && !decide) {
+    return Fail("identity review", Status::InvalidArgument("expected: list | accept A B | reject A B"));
+  }
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity review", p.status());
+  if (decide) {
+    Status st = (*p)->builder->DecideReview(a[1], a[2], a[0] == "accept");
+    if (!st.ok()) {
+      std::fprintf(stderr, "sluice identity review: %s\n", st.message().c_str());
+      return st.code() == StatusCode::kNotFound ? kExitDataProblem : Fail("identity review", st);
+    }
+    std::printf("identity review: %s %s and %s\n", a[0] == "accept" ? "linked" : "rejected", a[1].c_str(), a[2].c_str());
+    return kExitOk;
+  }
+  // One JSON object per pending match, best score first: the evidence as an
+  // explain link carries it, so a person sees what the matcher saw.
+  for (const identity::Match& m : (*p)->builder->PendingReviews()) {
+    auto ia = profile::IdentifierOfKey(m.a);
+    auto ib = profile::IdentifierOfKey(m.b);
+    if (!ia.ok() || !ib.ok()) return Fail("identity review", ia.ok() ? ib.status() : ia.status());
+    identity::Explanation e;
+    e.links.push_back({*ia, *ib, identity::LinkState::kAccepted, "", m.evidence});
+    std::string json = identity::ExplanationJson(e);
+    const std::string marker = "\"links\":[";
+    size_t from = json.find(marker) + marker.size();
+    size_t to = json.find("],\"refused\"");
+    std::string item = json.substr(from, to - from);
+    const std::string accepted = "\"state\":\"accepted\"";
+    item.replace(item.find(accepted), accepted.size(), "\"state\":\"pending\"");
+    std::printf("%s\n", item.c_str());
+  }
+  return kExitOk;
+}
+
+int RunIdentityResolve(const IdentityArgs& args) {
+  auto p = OpenCaughtUp(args.data_dir, args.config, kIdentityBusyHint);
+  if (!p.ok()) return Fail("identity resolve", p.status());
+  const bool tty = ::isatty(STDERR_FILENO);
+  auto progress = [tty](uint64_t done, uint64_t total) {
+    if (!tty || total == 0) return;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / total);
+    std::fprintf(stderr, "\ridentity resolve: [%.*s%*s] %3d%% of %llu pairs", filled,
+                 "##############################", kWidth - filled, "", static_cast<int>(100 * done / total),
+                 static_cast<unsigned long long>(total));
+  };
+  const auto started = std::chrono::steady_clock::now();
+  auto done = (*p)->builder->Resolve(std::max(1u, std::thread::hardware_concurrency()), progress);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!done.ok()) return Fail("identity resolve", done.status());
+  const identity::ResolveStats& s = done->stats;
+  std::printf(
+      "identity resolve: %llu profiles, %llu blocking keys (%llu oversized, skipped), %llu pairs scored, %llu auto-merges "
+      "(%llu linked), %llu queued for review in %.1f s\n",
+      static_cast<unsigned long long>(s.records), static_cast<unsigned long long>(s.blocking_keys),
+      static_cast<unsigned long long>(s.oversized_blocks), static_cast<unsigned long long>(s.candidate_pairs),
+      static_cast<unsigned long long>(s.auto_merges), static_cast<unsigned long long>(done->links_accepted),
+      static_cast<unsigned long long>(done->queued),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return kExitOk;
 }
 

@@ -35,6 +35,11 @@ Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse(const EtlArgs& args)
   options.models_dir = args.models_dir;
   options.postgres_dsn = args.postgres;
   options.clickhouse_url = args.clickhouse;
+  // The etl commands take no config: the identity graph is read with the
+  // default profiles.identity limits.
+  profile::ProfileOptions profiles;
+  profiles.db_path = server::ProfileDbPath(args.data_dir);
+  options.identity_map = server::IdentityMapFromProfiles(std::move(profiles));
   return warehouse::Warehouse::Open(options);
 }
 

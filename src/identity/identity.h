@@ -152,7 +152,7 @@ struct FieldDistance {
 // link is merged: earliest time, union of message ids (sorted, at most
 // kMaxMessageIdsPerLink), the highest score.
 struct LinkEvidence {
-  std::string rule;                     // "identify", "alias", "trait:email", "fuzzy", "review"
+  std::string rule;                     // "identify", "event", "alias", "trait:email", "fuzzy", "review"
   std::vector<std::string> fields;      // fields that agreed
   std::vector<FieldDistance> distances; // per compared field, fuzzy links
   double score = 1.0;                   // 1 for exact rules
@@ -169,7 +169,7 @@ struct GraphConfig {
   std::array<uint32_t, kIdTypeCount> max_per_profile = {1, 0, 5, 5, 100};
   // Which link wins when a limit would be broken: higher first. Unknown rules 0.
   std::map<std::string, int32_t, std::less<>> rule_priority = {
-      {"identify", 100}, {"alias", 90}, {"trait:email", 50}, {"trait:phone", 40},
+      {"identify", 100}, {"alias", 90}, {"event", 80}, {"trait:email", 50}, {"trait:phone", 40},
       {"trait:external_id", 60}, {"review", 30}, {"fuzzy", 20}};
 };
 
@@ -203,6 +203,11 @@ struct LinkOutcome {
   // Canonical ids whose member set changed (the profile layer re-keys or
   // recomputes those), sorted. Empty when nothing changed.
   std::vector<Identifier> changed;
+  Identifier a, b;  // the link's ends, normalised, a.Key() < b.Key() (a == b: nothing to link)
+  // The stored link is new or its evidence changed: a store keeping one
+  // record per link (EncodeLinkRecord) rewrites it. States recomputed by a
+  // rebuild are not counted here (they are recomputed on load too).
+  bool link_changed = false;
 };
 
 struct Explanation {
@@ -274,6 +279,15 @@ class IdentityGraph {
   std::string Encode() const;
   static Result<IdentityGraph> Decode(std::string_view bytes, GraphConfig config = {});
 
+  // The graph of stored links (one record each, as Links() or GetLink gave
+  // them; any order): accepted/refused are recomputed under `config`, removed
+  // stays removed. This is how a store keeping one record per link (written as
+  // links change, EncodeLinkRecord) loads, where Encode would rewrite it all.
+  // Rejected requests are not part of it. Corruption for a pair given twice.
+  static Result<IdentityGraph> FromLinks(std::vector<LinkRecord> links, GraphConfig config = {});
+  // The stored link between two normalised identifiers, any state. NotFound if none.
+  Result<LinkRecord> GetLink(const Identifier& a, const Identifier& b) const;
+
  private:
   struct State;
   GraphConfig config_;
@@ -283,6 +297,11 @@ class IdentityGraph {
   std::vector<RejectedRequest> rejected_;
   uint64_t rejected_total_ = 0;
 };
+
+// One link on its own (identity_format.h), for stores that write links as they
+// change; DecodeLinkRecord: Corruption for bytes it cannot read.
+std::string EncodeLinkRecord(const LinkRecord& link);
+Result<LinkRecord> DecodeLinkRecord(std::string_view bytes);
 
 // ---------------------------------------------------------------- fuzzy matching
 

@@ -17,6 +17,12 @@
 //   varint  rejected count R (the most recent), then R × { 6 × length-prefixed (type_a, raw_a,
 //             type_b, raw_b, reason, rule), fixed64 time_ms }
 //
+// One link on its own (EncodeLinkRecord), the value a store keeps per link:
+//   byte version kLinkRecordVersion
+//   2 × { byte IdType, length-prefixed value }   (a, then b)
+//   byte LinkState, length-prefixed refusal
+//   the evidence, laid out as in a link above (rule … message ids)
+//
 // Accepted/refused states are stored for readers of the bytes, but Decode
 // recomputes them from the links under the loading configuration; kRemoved is
 // kept as stored. Version changes: a reader refuses versions it does not know.
@@ -29,5 +35,6 @@ namespace sluice::identity {
 inline constexpr uint32_t kGraphMagic = 0x47444953;  // "SIDG" little-endian
 inline constexpr uint8_t kGraphFormatVersion = 1;
 inline constexpr uint8_t kMaxLinkState = 2;  // LinkState::kRemoved
+inline constexpr uint8_t kLinkRecordVersion = 1;
 
 }  // namespace sluice::identity

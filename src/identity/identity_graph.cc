@@ -281,6 +281,25 @@ struct IdentityGraph::State {
     Union(ra, rb);
   }
 
+  // Adds a link read back from storage (state still to be recomputed by a
+  // Rebuild, except kRemoved). False if the pair is already there.
+  bool AddLoaded(StoredLink l, const GraphConfig& config) {
+    auto prio = config.rule_priority.find(l.evidence.rule);
+    l.priority = prio == config.rule_priority.end() ? 0 : prio->second;
+    LinkId id = static_cast<LinkId>(links.size());
+    if (!link_by_pair.emplace(PairKey(l.a, l.b), id).second) return false;
+    nodes[l.a].links.push_back(id);
+    nodes[l.b].links.push_back(id);
+    links.push_back(std::move(l));
+    return true;
+  }
+
+  void RebuildAll(const GraphConfig& config) {
+    std::vector<NodeId> all(nodes.size());
+    for (NodeId n = 0; n < all.size(); ++n) all[n] = n;
+    (void)Rebuild(all, config);
+  }
+
   LinkRecord Record(LinkId l) const {
     const StoredLink& s = links[l];
     return LinkRecord{nodes[s.a].id, nodes[s.b].id, s.state, s.refusal, s.evidence};
@@ -326,6 +345,7 @@ Result<LinkOutcome> IdentityGraph::Link(IdType type_a, std::string_view raw_a, I
   LinkOutcome outcome;
   if (a == b) {
     outcome.canonical = s.nodes[s.nodes[s.Find(a)].best].id;
+    outcome.a = outcome.b = s.nodes[a].id;
     return outcome;
   }
   if (s.nodes[b].key < s.nodes[a].key) std::swap(a, b);
@@ -344,9 +364,27 @@ Result<LinkOutcome> IdentityGraph::Link(IdType type_a, std::string_view raw_a, I
     StoredLink& link = s.links[l];
     const int32_t old_priority = link.priority;
     const int64_t old_time = link.evidence.time_ms;
+    const double old_score = link.evidence.score;
+    const size_t old_fields = link.evidence.fields.size();
+    const std::string old_rule = link.evidence.rule;
+    // Request ids not stored yet: if one of them is stored after the merge,
+    // the evidence changed (it keeps the smallest ids, so it may not be).
+    std::vector<std::string> new_ids;
+    for (const std::string& id : evidence.message_ids) {
+      if (!std::binary_search(link.evidence.message_ids.begin(), link.evidence.message_ids.end(), id)) {
+        new_ids.push_back(id);
+      }
+    }
     MergeEvidence(&link.evidence, &link.priority, std::move(evidence), priority);
     reordered = link.priority != old_priority || link.evidence.time_ms != old_time;
+    outcome.link_changed = reordered || link.evidence.score != old_score || link.evidence.fields.size() != old_fields ||
+                           link.evidence.rule != old_rule ||
+                           std::any_of(new_ids.begin(), new_ids.end(), [&](const std::string& id) {
+                             return std::binary_search(link.evidence.message_ids.begin(),
+                                                       link.evidence.message_ids.end(), id);
+                           });
   }
+  if (inserted) outcome.link_changed = true;
 
   if (s.links[l].state == LinkState::kRemoved) {
     outcome.state = LinkState::kRemoved;
@@ -372,6 +410,8 @@ Result<LinkOutcome> IdentityGraph::Link(IdType type_a, std::string_view raw_a, I
   std::sort(outcome.changed.begin(), outcome.changed.end());
   outcome.changed.erase(std::unique(outcome.changed.begin(), outcome.changed.end()), outcome.changed.end());
   outcome.canonical = s.nodes[s.nodes[s.Find(request_a)].best].id;
+  outcome.a = s.nodes[a].id;
+  outcome.b = s.nodes[b].id;
   return outcome;
 }
 
@@ -540,6 +580,39 @@ bool GetStrings(Decoder* d, std::vector<std::string>* out) {
   return true;
 }
 
+void PutEvidence(std::string* out, const LinkEvidence& e) {
+  PutLengthPrefixed(out, e.rule);
+  PutVarint64(out, e.fields.size());
+  for (const std::string& f : e.fields) PutLengthPrefixed(out, f);
+  PutVarint64(out, e.distances.size());
+  for (const FieldDistance& d : e.distances) {
+    PutLengthPrefixed(out, d.field);
+    PutVarint64(out, d.distance);
+    PutDouble(out, d.similarity);
+  }
+  PutDouble(out, e.score);
+  PutFixed64(out, static_cast<uint64_t>(e.time_ms));
+  PutVarint64(out, e.message_ids.size());
+  for (const std::string& m : e.message_ids) PutLengthPrefixed(out, m);
+}
+
+bool GetEvidence(Decoder* d, LinkEvidence* e) {
+  uint64_t n_dist;
+  if (!GetString(d, &e->rule) || !GetStrings(d, &e->fields) || !d->GetVarint64(&n_dist) || n_dist > d->remaining()) {
+    return false;
+  }
+  e->distances.resize(n_dist);
+  for (FieldDistance& fd : e->distances) {
+    uint64_t dist;
+    if (!GetString(d, &fd.field) || !d->GetVarint64(&dist) || !GetDouble(d, &fd.similarity)) return false;
+    fd.distance = static_cast<uint32_t>(dist);
+  }
+  uint64_t time;
+  if (!GetDouble(d, &e->score) || !d->GetFixed64(&time) || !GetStrings(d, &e->message_ids)) return false;
+  e->time_ms = static_cast<int64_t>(time);
+  return true;
+}
+
 }  // namespace
 
 std::string IdentityGraph::Encode() const {
@@ -558,20 +631,7 @@ std::string IdentityGraph::Encode() const {
     PutVarint64(&out, l.b);
     out.push_back(static_cast<char>(l.state));
     PutLengthPrefixed(&out, l.refusal);
-    const LinkEvidence& e = l.evidence;
-    PutLengthPrefixed(&out, e.rule);
-    PutVarint64(&out, e.fields.size());
-    for (const std::string& f : e.fields) PutLengthPrefixed(&out, f);
-    PutVarint64(&out, e.distances.size());
-    for (const FieldDistance& d : e.distances) {
-      PutLengthPrefixed(&out, d.field);
-      PutVarint64(&out, d.distance);
-      PutDouble(&out, d.similarity);
-    }
-    PutDouble(&out, e.score);
-    PutFixed64(&out, static_cast<uint64_t>(e.time_ms));
-    PutVarint64(&out, e.message_ids.size());
-    for (const std::string& m : e.message_ids) PutLengthPrefixed(&out, m);
+    PutEvidence(&out, l.evidence);
   }
   PutVarint64(&out, rejected_total_);
   PutVarint64(&out, rejected_.size());
@@ -620,32 +680,8 @@ Result<IdentityGraph> IdentityGraph::Decode(std::string_view bytes, GraphConfig 
     l.b = static_cast<NodeId>(b);
     if (!d.GetByte(&state) || state > kMaxLinkState || !GetString(&d, &l.refusal)) return corrupt("bad link state");
     l.state = static_cast<LinkState>(state);
-    LinkEvidence& e = l.evidence;
-    uint64_t n_dist;
-    if (!GetString(&d, &e.rule) || !GetStrings(&d, &e.fields) || !d.GetVarint64(&n_dist) ||
-        n_dist > d.remaining()) {
-      return corrupt("bad link evidence");
-    }
-    e.distances.resize(n_dist);
-    for (FieldDistance& fd : e.distances) {
-      uint64_t dist;
-      if (!GetString(&d, &fd.field) || !d.GetVarint64(&dist) || !GetDouble(&d, &fd.similarity)) {
-        return corrupt("bad link distance");
-      }
-      fd.distance = static_cast<uint32_t>(dist);
-    }
-    uint64_t time;
-    if (!GetDouble(&d, &e.score) || !d.GetFixed64(&time) || !GetStrings(&d, &e.message_ids)) {
-      return corrupt("bad link evidence");
-    }
-    e.time_ms = static_cast<int64_t>(time);
-    auto prio = g.config_.rule_priority.find(e.rule);
-    l.priority = prio == g.config_.rule_priority.end() ? 0 : prio->second;
-    LinkId id = static_cast<LinkId>(s.links.size());
-    if (!s.link_by_pair.emplace(PairKey(l.a, l.b), id).second) return corrupt("duplicate link");
-    s.nodes[l.a].links.push_back(id);
-    s.nodes[l.b].links.push_back(id);
-    s.links.push_back(std::move(l));
+    if (!GetEvidence(&d, &l.evidence)) return corrupt("bad link evidence");
+    if (!s.AddLoaded(std::move(l), g.config_)) return corrupt("duplicate link");
   }
   if (!d.GetVarint64(&g.rejected_total_) || !d.GetVarint64(&count) || count > d.remaining() ||
       count > g.rejected_total_ || count > kMaxRejectedKept) {
@@ -661,10 +697,68 @@ Result<IdentityGraph> IdentityGraph::Decode(std::string_view bytes, GraphConfig 
     r.time_ms = static_cast<int64_t>(time);
   }
   if (!d.done()) return corrupt("trailing bytes");
-  std::vector<NodeId> all(s.nodes.size());
-  for (NodeId n = 0; n < all.size(); ++n) all[n] = n;
-  (void)s.Rebuild(all, g.config_);
+  s.RebuildAll(g.config_);
   return g;
+}
+
+Result<IdentityGraph> IdentityGraph::FromLinks(std::vector<LinkRecord> links, GraphConfig config) {
+  IdentityGraph g(std::move(config));
+  State& s = *g.state_;
+  for (LinkRecord& r : links) {
+    if (r.b.Key() < r.a.Key()) std::swap(r.a, r.b);
+    if (r.a == r.b) return Status::Corruption("identity graph: a link from " + r.a.Key() + " to itself");
+    NodeId a = s.Intern(std::move(r.a));
+    NodeId b = s.Intern(std::move(r.b));
+    if (!s.AddLoaded(StoredLink{a, b, r.state, std::move(r.refusal), std::move(r.evidence), 0}, g.config_)) {
+      return Status::Corruption("identity graph: link " + s.nodes[a].key + " - " + s.nodes[b].key + " stored twice");
+    }
+  }
+  s.RebuildAll(g.config_);
+  return g;
+}
+
+Result<LinkRecord> IdentityGraph::GetLink(const Identifier& x, const Identifier& y) const {
+  const State& s = *state_;
+  std::optional<NodeId> a = s.Lookup(x), b = s.Lookup(y);
+  if (a && b && s.nodes[*b].key < s.nodes[*a].key) std::swap(a, b);
+  auto it = a && b ? s.link_by_pair.find(PairKey(*a, *b)) : s.link_by_pair.end();
+  if (it == s.link_by_pair.end()) return Status::NotFound("no link between " + x.Key() + " and " + y.Key());
+  return s.Record(it->second);
+}
+
+std::string EncodeLinkRecord(const LinkRecord& link) {
+  std::string out;
+  out.push_back(static_cast<char>(kLinkRecordVersion));
+  for (const Identifier* id : {&link.a, &link.b}) {
+    out.push_back(static_cast<char>(id->type));
+    PutLengthPrefixed(&out, id->value);
+  }
+  out.push_back(static_cast<char>(link.state));
+  PutLengthPrefixed(&out, link.refusal);
+  PutEvidence(&out, link.evidence);
+  return out;
+}
+
+Result<LinkRecord> DecodeLinkRecord(std::string_view bytes) {
+  auto corrupt = [](std::string what) { return Status::Corruption("identity link record: " + what); };
+  Decoder d(bytes);
+  uint8_t version, state;
+  if (!d.GetByte(&version)) return corrupt("empty");
+  if (version != kLinkRecordVersion) {
+    return Status::Corruption("identity link record: version " + std::to_string(version) +
+                              " is not supported (this build reads " + std::to_string(kLinkRecordVersion) + ")");
+  }
+  LinkRecord link;
+  for (Identifier* id : {&link.a, &link.b}) {
+    uint8_t type;
+    if (!d.GetByte(&type) || type >= kIdTypeCount || !GetString(&d, &id->value)) return corrupt("bad identifier");
+    id->type = static_cast<IdType>(type);
+  }
+  if (!d.GetByte(&state) || state > kMaxLinkState || !GetString(&d, &link.refusal)) return corrupt("bad state");
+  link.state = static_cast<LinkState>(state);
+  if (!GetEvidence(&d, &link.evidence)) return corrupt("bad evidence");
+  if (!d.done()) return corrupt("trailing bytes");
+  return link;
 }
 
 namespace {

@@ -3,7 +3,7 @@
 // identify traits, grouped into segments, and served as JSON.
 //
 // What it owns: DATA/state/profiles (one RocksDB; layout in profile_format.h:
-// column families profiles, identities, attributes, segments, quarantine and
+// column families profiles, identities, links, reviews, attributes, segments, quarantine and
 // the default one for the consumer's offset and watermark), the log consumer
 // "profiles", and the segment webhook posts.
 //
@@ -23,10 +23,24 @@
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are counted, indexed (segments
 //   family) and posted to the segment webhook once the checkpoint is durable.
-// - Identity (identity_links.h, one replaceable class): an event carrying a
-//   userId and an anonymousId links them; pre-login activity is merged into
-//   the user's profile (stream::UserFeatures::Merge); alias merges
-//   previousId into userId. A profile answers for any id linked to it.
+// - Identity is the identity part's graph (identity::IdentityGraph), loaded
+//   from the links family and written in the same checkpoint batch. An event
+//   carrying a userId and an anonymousId asks to link them (rule "identify"
+//   for an identify, "event" otherwise), an alias links previousId (as a
+//   userId when that userId is known, else as an anonymousId) to userId, and
+//   an identify's configured traits (IdentityOptions::traits) link the
+//   email, phone or external id they name. A profile's key is its graph
+//   canonical id; when the graph joins profiles their features are merged
+//   (stream::UserFeatures::Merge); when it splits one (a late link that
+//   wins over an accepted one under a limit, or an unmerge) every profile
+//   holding a former member is recomputed from the log records still
+//   retained. A profile answers for any id linked to it.
+// - Fuzzy matching runs on each identify that carries traits: the profile's
+//   record (IdentityOptions::match) is matched against the index of every
+//   profile's; a score at or above the auto-merge threshold links the two
+//   (rule "fuzzy", with fields, distances and score as evidence), one in the
+//   review band is queued (reviews family) for ReviewDecide. Resolve runs
+//   the same over all profiles at once.
 //
 // Threading: ProfileStore is safe for concurrent use (reads from HTTP event
 // loops, writes from the one builder). ProfileBuilder is driven by one
@@ -42,6 +56,7 @@
 
 #include "core/status.h"
 #include "core/time.h"
+#include "identity/identity.h"
 #include "log/log.h"
 #include "monitor/monitor.h"
 #include "stream/stream.h"
@@ -53,6 +68,26 @@ inline constexpr const char* kProfileConsumer = "profiles";  // the log consumer
 struct SegmentDefinition {
   std::string name;  // [A-Za-z0-9_.-]{1,128}
   std::string rule;  // a stream::Expression over features, attributes and traits.NAME
+};
+
+// An identify trait that identifies a person (profiles.identity.*_traits).
+struct IdentityTrait {
+  std::string trait;  // top-level trait name
+  identity::IdType type = identity::IdType::kEmail;  // kEmail, kPhone or kExternalId
+  std::string id_namespace;  // kExternalId: the value becomes "NAMESPACE:value"
+};
+
+struct IdentityOptions {
+  // Limits (default: 1 userId, 5 emails, 5 phones, 100 anonymousIds per
+  // profile, external ids unlimited), rule priorities, blocked values,
+  // phone default country: identity::GraphConfig's defaults.
+  identity::GraphConfig graph;
+  std::vector<IdentityTrait> traits = {{"email", identity::IdType::kEmail, ""},
+                                       {"phone", identity::IdType::kPhone, ""}};
+  // Fuzzy matching of profiles by their traits (the first email and phone
+  // trait above, `name` or `first_name` + `last_name`, `city` or
+  // `address.city`): thresholds and blocking. Its normalisation is `graph`'s.
+  identity::MatchConfig match;
 };
 
 struct ProfileOptions {
@@ -72,7 +107,11 @@ struct ProfileOptions {
   size_t block_cache_bytes = size_t{1} << 30;
   // The clock segments are evaluated with; default NowMicros.
   std::function<UnixMicros()> clock;
+  IdentityOptions identity;
 };
+
+// "user_id:ann" for the profile key of userId "ann" (Identifier::Key).
+std::string ProfileKeyName(std::string_view key);
 
 // Parses and checks what ProfileOptions names (features YAML, segment names
 // and rules) the way Open will; InvalidArgument naming the problem.
@@ -114,8 +153,9 @@ class ProfileStore {
   ProfileStore(const ProfileStore&) = delete;
   ProfileStore& operator=(const ProfileStore&) = delete;
 
-  // The profile `id` (a userId or an anonymousId, either linked to it) as
-  // JSON, with features evaluated as of `now`. NotFound for an unknown id;
+  // The profile `id` (a userId, anonymousId, email, phone or TYPE:VALUE
+  // external id, or any id linked to it) as JSON, with features evaluated
+  // as of `now`. NotFound for an unknown id;
   // InvalidArgument for a requested feature that is not defined.
   Result<std::string> GetJson(std::string_view id, const FieldSelection& fields, UnixMicros now) const;
 
@@ -148,6 +188,20 @@ class ProfileStore {
   friend class ProfileBuilder;
 };
 
+// One row of the warehouse's identity_map: a linked identifier and the
+// canonical id of its profile.
+struct IdentityMapEntry {
+  identity::Identifier id;
+  identity::Identifier canonical;
+  int64_t linked_at_ms = 0;  // event time of the earliest accepted link touching `id`
+};
+// The identity map of the store at options.db_path (IdentityGraph::
+// CanonicalMap of its links under options.identity), read through a
+// read-only RocksDB handle, so it works while a server's builder holds the
+// store; it sees the last checkpoint. Ids never linked are not in it (each
+// is its own canonical id). Empty when there is no store yet.
+Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& options);
+
 // Crash points for tests: the checkpoint stops right after the named step
 // and the builder refuses further work, as if the process died.
 enum class ProfileCrashPoint { kNone, kBeforeBatch, kAfterBatch };
@@ -174,6 +228,41 @@ class ProfileBuilder {
   void Start();
   // Stops the thread and checkpoints. Returns the last error the thread met.
   Status Stop();
+
+  // Why `id` is in its profile: members, links with rule, evidence and
+  // time, refused links. `id` is TYPE:VALUE ("email:ann@example.com") or a
+  // bare id, tried as userId, anonymousId, email, phone. NotFound when the
+  // graph does not hold it (an id never linked is a profile of its own).
+  Result<identity::Explanation> Explain(std::string_view id) const;
+
+  struct UnmergeSummary {
+    size_t links_removed = 0;
+    std::vector<std::string> profiles;  // profile keys (kind+id) recomputed, sorted
+    uint64_t records_read = 0;          // log records re-read to recompute them
+  };
+  // Detaches `id` from its profile (with `other`: removes only the link
+  // between the two), recomputes every profile that held a former member
+  // from the log records still retained, and checkpoints. Call after
+  // CatchUp. A removed link stays refused if events ask for it again.
+  Result<UnmergeSummary> Unmerge(std::string_view id, std::string_view other = {});
+
+  // Fuzzy matches waiting for a decision, best score first; record ids are
+  // profile keys (ProfileKeyName gives TYPE:VALUE).
+  std::vector<identity::Match> PendingReviews() const;
+  // Accepts (links the two profiles, rule "review") or rejects (never
+  // queued again) the pending match between `a` and `b` (TYPE:VALUE or bare
+  // ids, as Explain), then checkpoints. NotFound if no such match is pending.
+  Status DecideReview(std::string_view a, std::string_view b, bool accept);
+
+  struct ResolveSummary {
+    identity::ResolveStats stats;
+    uint64_t links_accepted = 0;  // auto-merges the graph accepted (others refused by a limit)
+    uint64_t queued = 0;          // new review items
+  };
+  // Batch fuzzy matching over every profile: auto-merges and review offers
+  // as the incremental path would make them, then a checkpoint. Call after
+  // CatchUp. `progress` as FuzzyMatcher::ResolveAll.
+  Result<ResolveSummary> Resolve(unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress);
 
   log::LogOffset next_offset() const;     // next record to apply
   log::LogOffset checkpointed() const;    // next record after the last checkpoint

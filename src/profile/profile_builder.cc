@@ -1,21 +1,23 @@
-// ProfileBuilder: log records → identity resolution → per-user feature
-// state (stream::UserFeatures) held hot in memory → one RocksDB WriteBatch
-// per checkpoint (profiles, links, attributes, segment index, late events,
-// watermark, next offset) → the log consumer offset.
+// ProfileBuilder: log records → identity graph (identity::IdentityGraph) →
+// per-user feature state (stream::UserFeatures) held hot in memory → one
+// RocksDB WriteBatch per checkpoint (profiles, identities, links,
+// attributes, segment index, late events, watermark, next offset) → the log
+// consumer offset.
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <cstdio>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <memory>
 
 #include "core/coding.h"
 #include "core/event.h"
-#include "profile/identity_links.h"
 #include "profile/profile_store_impl.h"
 #include "profile/segment_webhook.h"
 
@@ -35,8 +37,7 @@ struct HotProfile {
   stream::UserFeatures features;
   bool stored = false;   // a version is in RocksDB
   bool dirty = false;    // in Impl::dirty: the next checkpoint writes it
-  bool removed = false;  // merged into `merged_into`; deleted at the checkpoint
-  std::string merged_into;
+  bool removed = false;  // merged into another; deleted at the checkpoint
   JsonFields new_traits;                  // identify traits since the last checkpoint
   std::vector<std::string> absorbed;      // profiles merged into this one since then
 };
@@ -61,7 +62,18 @@ struct ProfileBuilder::Impl {
   std::atomic<int64_t> newest_received_us{0};  // of the events checkpointed
   int64_t pending_newest_received_us = 0;
   stream::Watermark watermark;
-  IdentityLinks links;
+  identity::IdentityGraph graph;
+  // Profile key of each id that is not canonical → its canonical profile key
+  // (the identities family, in memory: most events resolve with one lookup).
+  std::unordered_map<std::string, std::string> canonical_of;
+  // Since the last checkpoint: identities entries (key == value: delete) and
+  // links to write.
+  std::unordered_map<std::string, std::string> identities_changed;
+  std::set<std::pair<identity::Identifier, identity::Identifier>> links_changed;
+  identity::FuzzyMatcher matcher;
+  identity::ReviewQueue reviews;
+  // Review items offered or decided since the last checkpoint, by ReviewKey.
+  std::map<std::string, std::pair<ReviewState, identity::Match>> reviews_changed;
   // Open addressing (one probe of a metadata group, keys inline) rather than
   // std::unordered_map's chained nodes: the lookup is on every event. A
   // profile lives behind its own pointer so HotProfile* stays valid when the
@@ -75,7 +87,6 @@ struct ProfileBuilder::Impl {
   uint64_t events_since_checkpoint = 0;
   int64_t last_checkpoint_ms = 0;
   Event event;
-  IdentityResolution resolution;
   std::vector<stream::FeatureValue> values;
   std::string state_buffer;  // WriteCheckpoint's encoded feature state, reused
   std::function<UnixMicros()> clock;
@@ -86,6 +97,11 @@ struct ProfileBuilder::Impl {
   monitor::Counter* events_total;
   monitor::Counter* late_total[4];  // by stream::ApplyOutcome
   monitor::Counter* merges_total;
+  monitor::Counter* splits_total;
+  monitor::Counter* refused_total;
+  monitor::Counter* rejected_total;
+  monitor::Counter* fuzzy_links_total;
+  monitor::Counter* reviews_total;
   monitor::Counter* checkpoints_total;
   monitor::Histogram* checkpoint_seconds;
   std::vector<monitor::Counter*> entered_total, left_total;
@@ -102,6 +118,31 @@ struct ProfileBuilder::Impl {
   // new empty one when it does not exist; else null then.
   Result<HotProfile*> Load(const std::string& key, bool create);
   Status Merge(HotProfile* into, const std::string& into_key, const std::string& from);
+  // The canonical profile key of profile key `key` (itself when not linked).
+  const std::string& CanonicalKey(const std::string& key) const {
+    auto it = canonical_of.find(key);
+    return it == canonical_of.end() ? key : it->second;
+  }
+  // Asks the graph for the links `e` carries; reconciles profiles when it
+  // changed. `end` is the offset of `e` (records before it are applied).
+  Status LinkIdentities(const Event& e, uint64_t end);
+  // After the graph changed the profiles of `changed`: re-keys ids, merges
+  // profiles joined whole, recomputes from the log those that split.
+  // Returns the log records re-read.
+  Result<uint64_t> Reconcile(const std::vector<identity::Identifier>& changed, uint64_t end);
+  // Rebuilds the profiles `keys` from the log records in [start, end).
+  Result<uint64_t> Recompute(const std::set<std::string>& keys, uint64_t end);
+  Result<identity::Identifier> FindIdentifier(std::string_view id) const;
+  // Counts a link request's outcome and remembers what to write and reconcile.
+  void Record(const Result<identity::LinkOutcome>& outcome, std::vector<identity::Identifier>* changed);
+  // The fuzzy-matching record of profile `key` from its traits; false when
+  // it has no email or phone to match on.
+  bool MatchRecord(const std::string& key, std::string_view traits, identity::ProfileRecord* out) const;
+  // Links auto-merges, offers the review band; reconciles what changed.
+  Status ActOnMatches(const std::vector<identity::Match>& matches, int64_t time_ms, const std::string& message_id,
+                      uint64_t end, uint64_t* linked, uint64_t* queued);
+  // Re-indexes `key`'s record and acts on its matches (after an identify).
+  Status MatchProfile(const std::string& key, const Event& e, uint64_t end);
   Status ApplyRecord(const log::Record& r);
   Status WriteCheckpoint();
   void MarkDirty(const std::string& key, HotProfile* p) {
@@ -150,7 +191,22 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   m.late_total[static_cast<int>(stream::ApplyOutcome::kLateQuarantine)] =
       metrics->GetCounter(kLate, kLateHelp, {{"policy", "quarantine"}});
   m.merges_total = metrics->GetCounter("sluice_profile_identity_merges_total",
-                                       "Profiles merged into another (identify/alias joined two ids).");
+                                       "Profiles merged into another (the identity graph joined two ids).");
+  m.splits_total = metrics->GetCounter("sluice_profile_identity_splits_total",
+                                       "Profiles split by the identity graph (unmerge, or a link refused late), "
+                                       "recomputed from the log.");
+  m.refused_total = metrics->GetCounter("sluice_identity_links_refused_total",
+                                        "Link requests the identity graph refused (a per-type limit, or unmerged).");
+  m.rejected_total = metrics->GetCounter("sluice_identity_rejected_total",
+                                         "Link requests with a blocked or malformed identifier.");
+  m.fuzzy_links_total = metrics->GetCounter("sluice_identity_fuzzy_links_total",
+                                            "Fuzzy matches at or above the auto-merge threshold the graph accepted.");
+  m.reviews_total = metrics->GetCounter("sluice_identity_reviews_queued_total",
+                                        "Fuzzy matches in the review band queued for a decision.");
+  m.graph = identity::IdentityGraph(store->options().identity.graph);
+  identity::MatchConfig match = store->options().identity.match;
+  match.normalize = store->options().identity.graph.normalize;
+  m.matcher = identity::FuzzyMatcher(std::move(match));
   m.checkpoints_total = metrics->GetCounter("sluice_profile_checkpoints_total", "Profile checkpoints written.");
   m.checkpoint_seconds = metrics->GetHistogram("sluice_profile_checkpoint_seconds",
                                                "Time to build and sync one profile checkpoint batch.",
@@ -194,9 +250,37 @@ Status ProfileBuilder::Impl::Recover() {
     SLUICE_RETURN_IF_ERROR(FromRocks(s, "read watermark"));
     SLUICE_ASSIGN_OR_RETURN(watermark, stream::Watermark::Decode(wm));
   }
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), store->identities));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) links.Restore(it->key().ToString(), it->value().ToString());
+  std::vector<identity::LinkRecord> stored_links;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), store->links));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Result<identity::LinkRecord> link = identity::DecodeLinkRecord(std::string_view(it->value().data(), it->value().size()));
+    if (!link.ok()) return Status::Corruption("profiles: links family: " + link.status().message());
+    stored_links.push_back(std::move(link).value());
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read links"));
+  SLUICE_ASSIGN_OR_RETURN(graph, identity::IdentityGraph::FromLinks(std::move(stored_links), store->options.identity.graph));
+  it.reset(db.NewIterator(rocksdb::ReadOptions(), store->identities));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) canonical_of.emplace(it->key().ToString(), it->value().ToString());
   SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read identities"));
+  // The matcher's index is rebuilt from every profile's traits.
+  it.reset(db.NewIterator(rocksdb::ReadOptions(), store->profiles));
+  ProfileRecord stored;
+  identity::ProfileRecord record;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(std::string_view(it->value().data(), it->value().size()), &stored));
+    if (MatchRecord(it->key().ToString(), stored.traits, &record)) SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read profiles"));
+  it.reset(db.NewIterator(rocksdb::ReadOptions(), store->reviews));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ReviewState state;
+    identity::Match match;
+    SLUICE_RETURN_IF_ERROR(DecodeReviewRecord(std::string_view(it->value().data(), it->value().size()), &state, &match));
+    reviews.Offer(match);
+    if (state == ReviewState::kAccepted) SLUICE_RETURN_IF_ERROR(reviews.Accept(match.a, match.b, 0).status());
+    if (state == ReviewState::kRejected) SLUICE_RETURN_IF_ERROR(reviews.Reject(match.a, match.b));
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read reviews"));
   std::string offset;
   s = db.Get(rocksdb::ReadOptions(), store->meta, kMetaNextOffset, &offset);
   uint64_t from = 0;
@@ -254,10 +338,7 @@ Result<HotProfile*> ProfileBuilder::Impl::Load(const std::string& key, bool crea
 
 Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key, const std::string& from) {
   SLUICE_ASSIGN_OR_RETURN(HotProfile * q, Load(from, false));
-  if (!q) {
-    links.Repoint(from, {}, into_key);
-    return Status::Ok();
-  }
+  if (!q) return Status::Ok();
   into->features.Merge(*set, q->features);
   if (!q->record.traits.empty()) {
     // The surviving profile's traits win where both have a key.
@@ -270,21 +351,13 @@ Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key
   for (auto& [k, v] : q->new_traits) into->new_traits.try_emplace(k, v);
   into->record.last_event_us = std::max(into->record.last_event_us, q->record.last_event_us);
   into->record.last_received_us = std::max(into->record.last_received_us, q->record.last_received_us);
-  links.Repoint(from, q->record.linked, into_key);
-  auto add_linked = [&](const std::string& id) {
-    if (id != into_key && std::find(into->record.linked.begin(), into->record.linked.end(), id) == into->record.linked.end()) {
-      into->record.linked.push_back(id);
-    }
-  };
-  add_linked(from);
-  for (const std::string& id : q->record.linked) add_linked(id);
   into->absorbed.push_back(from);
+  (void)matcher.Remove(from);  // NotFound: it had nothing to match on
   for (std::string& a : q->absorbed) into->absorbed.push_back(std::move(a));
   q->absorbed.clear();
   q->features = stream::UserFeatures();
   q->new_traits.clear();
   q->removed = true;
-  q->merged_into = into_key;
   MarkDirty(from, q);
   MarkDirty(into_key, into);
   merges_total->Inc();
@@ -300,14 +373,9 @@ Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
   if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
   if (event.user_id.empty() && event.anonymous_id.empty()) return Status::Ok();
   watermark.Observe(event.timestamp_us);
-  links.Resolve(event, &resolution);
-  SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(resolution.key, true));
-  for (const std::string& from : resolution.merge_from) SLUICE_RETURN_IF_ERROR(Merge(p, resolution.key, from));
-  for (const std::string& id : resolution.new_links) {
-    if (std::find(p->record.linked.begin(), p->record.linked.end(), id) == p->record.linked.end()) {
-      p->record.linked.push_back(id);
-    }
-  }
+  SLUICE_RETURN_IF_ERROR(LinkIdentities(event, r.offset.value));
+  const std::string key = CanonicalKey(event.user_id.empty() ? AnonymousKey(event.anonymous_id) : UserKey(event.user_id));
+  SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(key, true));
   stream::ApplyOutcome outcome = p->features.Apply(*set, event, watermark);
   events_total->Inc();
   if (outcome != stream::ApplyOutcome::kApplied) late_total[static_cast<int>(outcome)]->Inc();
@@ -323,9 +391,330 @@ Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
   p->record.last_event_us = std::max(p->record.last_event_us, event.timestamp_us);
   p->record.last_received_us = std::max(p->record.last_received_us, event.received_at_us);
   pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
-  MarkDirty(resolution.key, p);
+  MarkDirty(key, p);
   ++events_since_checkpoint;
+  if (event.type == EventType::kIdentify && !event.traits.empty()) return MatchProfile(key, event, r.offset.value + 1);
   return Status::Ok();
+}
+
+Status ProfileBuilder::Impl::LinkIdentities(const Event& e, uint64_t end) {
+  using identity::IdType;
+  const bool has_user = !e.user_id.empty();
+  const bool aliases = e.type == EventType::kAlias && !e.previous_id.empty();
+  const bool has_traits = e.type == EventType::kIdentify && !e.traits.empty() && !store->options.identity.traits.empty();
+  if (!(has_user && !e.anonymous_id.empty()) && !aliases && !has_traits) return Status::Ok();
+  const IdType primary_type = has_user ? IdType::kUserId : IdType::kAnonymousId;
+  const std::string& primary = has_user ? e.user_id : e.anonymous_id;
+  std::vector<identity::Identifier> changed;
+  auto request = [&](IdType type, std::string_view raw, std::string rule) {
+    identity::LinkEvidence evidence;
+    evidence.rule = std::move(rule);
+    evidence.time_ms = e.timestamp_us / 1000;
+    if (!e.message_id.empty()) evidence.message_ids.push_back(e.message_id);
+    Record(graph.Link(primary_type, primary, type, raw, std::move(evidence)), &changed);
+  };
+  if (has_user && !e.anonymous_id.empty()) {
+    request(IdType::kAnonymousId, e.anonymous_id, e.type == EventType::kIdentify ? "identify" : "event");
+  }
+  if (aliases) {
+    // previousId is whichever kind of id the user had: a userId when one by
+    // that name is known, else an anonymousId.
+    const std::string previous_user = UserKey(e.previous_id);
+    bool known_user = graph.Canonical({IdType::kUserId, e.previous_id}).ok() || hot.contains(previous_user);
+    if (!known_user) {
+      std::string ignored;
+      known_user = store->db->Get(rocksdb::ReadOptions(), store->profiles, previous_user, &ignored).ok();
+    }
+    request(known_user ? IdType::kUserId : IdType::kAnonymousId, e.previous_id, "alias");
+  }
+  if (has_traits) {
+    JsonFields traits;
+    if (MergeJsonObject(e.traits, &traits).ok()) {
+      for (const IdentityTrait& t : store->options.identity.traits) {
+        stream::Value v = JsonFieldValue(traits, t.trait);
+        if (v.kind != stream::ValueKind::kString || v.string.empty()) continue;
+        std::string rule = "trait:" + std::string(identity::IdTypeName(t.type));
+        request(t.type, t.id_namespace.empty() ? v.string : t.id_namespace + ":" + v.string, std::move(rule));
+      }
+    }
+  }
+  if (changed.empty()) return Status::Ok();
+  return Reconcile(changed, end).status();
+}
+
+Result<uint64_t> ProfileBuilder::Impl::Reconcile(const std::vector<identity::Identifier>& changed, uint64_t end) {
+  std::set<identity::Identifier> affected;
+  for (const identity::Identifier& c : changed) {
+    Result<std::vector<identity::Identifier>> members = graph.Members(c);
+    if (members.ok()) affected.insert(members->begin(), members->end());
+  }
+  std::map<std::string, std::set<std::string>> parts;         // old profile key → where its ids are now
+  std::map<std::string, std::vector<std::string>> members_of;  // profile key now → its member keys
+  for (const identity::Identifier& id : affected) {
+    std::string key = ProfileKey(id);
+    SLUICE_ASSIGN_OR_RETURN(identity::Identifier canonical, graph.Canonical(id));
+    std::string now = ProfileKey(canonical);
+    parts[CanonicalKey(key)].insert(now);
+    if (now == key) {
+      if (canonical_of.erase(key)) identities_changed[key] = key;
+    } else if (std::string& slot = canonical_of[key]; slot != now) {
+      slot = now;
+      identities_changed[key] = now;
+    }
+    members_of[now].push_back(std::move(key));
+  }
+  std::set<std::string> split;
+  for (const auto& [old, now] : parts) {
+    if (now.size() > 1) {
+      split.insert(now.begin(), now.end());
+      splits_total->Inc();
+      continue;
+    }
+    if (*now.begin() == old) continue;
+    SLUICE_ASSIGN_OR_RETURN(HotProfile * into, Load(*now.begin(), true));
+    SLUICE_RETURN_IF_ERROR(Merge(into, *now.begin(), old));
+  }
+  uint64_t read = 0;
+  if (!split.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(read, Recompute(split, end));
+  }
+  for (auto& [key, members] : members_of) {
+    SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(key, true));
+    std::erase(members, key);
+    std::sort(members.begin(), members.end());
+    p->record.linked = std::move(members);
+    MarkDirty(key, p);
+    identity::ProfileRecord record;
+    if (MatchRecord(key, p->record.traits, &record)) SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
+  }
+  return read;
+}
+
+Result<uint64_t> ProfileBuilder::Impl::Recompute(const std::set<std::string>& keys, uint64_t end) {
+  std::unordered_map<std::string, HotProfile*> fresh;
+  for (const std::string& key : keys) {
+    SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(key, true));
+    p->features = stream::UserFeatures();
+    p->record.traits.clear();
+    p->record.last_event_us = p->record.last_received_us = 0;
+    MarkDirty(key, p);
+    fresh.emplace(key, p);
+  }
+  // The watermark moves as it did when these records were first applied, so
+  // late events are late again (and not quarantined twice).
+  stream::Watermark replay_watermark(set->watermark().out_of_orderness_us);
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> replay, log->NewReader(log->StartOffset()));
+  log::Record r;
+  bool has = false;
+  Event e;
+  uint64_t read = 0;
+  for (;;) {
+    SLUICE_RETURN_IF_ERROR(replay->Next(&r, &has));
+    if (!has || r.offset.value >= end) break;
+    ++read;
+    if (r.type != kEventRecordType) continue;
+    EventHead head;
+    Status st = PeekEvent(r.payload, &head);
+    if (st.ok() && head.quarantined) continue;
+    if (st.ok()) st = DecodeEvent(r.payload, &e);
+    if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
+    if (e.user_id.empty() && e.anonymous_id.empty()) continue;
+    replay_watermark.Observe(e.timestamp_us);
+    auto it = fresh.find(CanonicalKey(e.user_id.empty() ? AnonymousKey(e.anonymous_id) : UserKey(e.user_id)));
+    if (it == fresh.end()) continue;
+    HotProfile& p = *it->second;
+    (void)p.features.Apply(*set, e, replay_watermark);
+    if (e.type == EventType::kIdentify && !e.traits.empty()) {
+      JsonFields traits;
+      if (MergeJsonObject(p.record.traits, &traits).ok() && MergeJsonObject(e.traits, &traits).ok()) {
+        p.record.traits.clear();
+        AppendJsonObject(&p.record.traits, traits);
+      }
+    }
+    p.record.last_event_us = std::max(p.record.last_event_us, e.timestamp_us);
+    p.record.last_received_us = std::max(p.record.last_received_us, e.received_at_us);
+  }
+  return read;
+}
+
+Result<identity::Identifier> ProfileBuilder::Impl::FindIdentifier(std::string_view id) const {
+  if (Result<identity::Identifier> typed = identity::Identifier::FromKey(id); typed.ok()) {
+    Result<identity::Identifier> normalised = graph.normalizer().Normalize(typed->type, typed->value);
+    if (normalised.ok() && graph.Canonical(*normalised).ok()) return normalised;
+  }
+  for (identity::IdType type : {identity::IdType::kUserId, identity::IdType::kAnonymousId, identity::IdType::kEmail,
+                                identity::IdType::kPhone, identity::IdType::kExternalId}) {
+    Result<identity::Identifier> normalised = graph.normalizer().Normalize(type, id);
+    if (normalised.ok() && graph.Canonical(*normalised).ok()) return normalised;
+  }
+  return Status::NotFound("\"" + std::string(id) +
+                          "\" is not linked to any other id (no identify, alias or identifier trait named it)");
+}
+
+void ProfileBuilder::Impl::Record(const Result<identity::LinkOutcome>& outcome,
+                                  std::vector<identity::Identifier>* changed) {
+  if (!outcome.ok()) {
+    rejected_total->Inc();  // kept in the graph's rejected() list
+    return;
+  }
+  if (outcome->a == outcome->b) return;
+  if (outcome->link_changed) links_changed.emplace(outcome->a, outcome->b);
+  if (outcome->state != identity::LinkState::kAccepted) refused_total->Inc();
+  changed->insert(changed->end(), outcome->changed.begin(), outcome->changed.end());
+}
+
+bool ProfileBuilder::Impl::MatchRecord(const std::string& key, std::string_view traits_text,
+                                       identity::ProfileRecord* out) const {
+  JsonFields traits;
+  if (traits_text.empty() || !MergeJsonObject(traits_text, &traits).ok()) return false;
+  auto text = [&](std::string_view path) {
+    stream::Value v = JsonFieldValue(traits, path);
+    return v.kind == stream::ValueKind::kString ? v.string : std::string();
+  };
+  *out = identity::ProfileRecord{};
+  out->id = key;
+  for (const IdentityTrait& t : store->options.identity.traits) {
+    std::string* field = t.type == identity::IdType::kEmail ? &out->email
+                         : t.type == identity::IdType::kPhone ? &out->phone
+                                                              : nullptr;
+    if (field && field->empty()) *field = text(t.trait);
+  }
+  if (out->email.empty() && out->phone.empty()) return false;
+  out->name = text("name");
+  if (out->name.empty()) {
+    std::string first = text("first_name"), last = text("last_name");
+    out->name = first.empty() || last.empty() ? first + last : first + " " + last;
+  }
+  out->city = text("city");
+  if (out->city.empty()) out->city = text("address.city");
+  return true;
+}
+
+Status ProfileBuilder::Impl::ActOnMatches(const std::vector<identity::Match>& matches, int64_t time_ms,
+                                          const std::string& message_id, uint64_t end, uint64_t* linked,
+                                          uint64_t* queued) {
+  std::vector<identity::Identifier> changed;
+  for (identity::Match m : matches) {
+    m.evidence.time_ms = time_ms;
+    if (!message_id.empty()) m.evidence.message_ids = {message_id};
+    if (m.decision == identity::MatchDecision::kAutoMerge) {
+      SLUICE_ASSIGN_OR_RETURN(identity::Identifier a, IdentifierOfKey(m.a));
+      SLUICE_ASSIGN_OR_RETURN(identity::Identifier b, IdentifierOfKey(m.b));
+      Result<identity::LinkOutcome> outcome = graph.Link(a.type, a.value, b.type, b.value, m.evidence);
+      if (outcome.ok() && outcome->state == identity::LinkState::kAccepted) {
+        fuzzy_links_total->Inc();
+        ++*linked;
+      }
+      Record(outcome, &changed);
+    } else if (m.decision == identity::MatchDecision::kReview && reviews.Offer(m)) {
+      reviews_changed[ReviewKey(m.a, m.b)] = {ReviewState::kPending, m};
+      reviews_total->Inc();
+      ++*queued;
+    }
+  }
+  if (changed.empty()) return Status::Ok();
+  return Reconcile(changed, end).status();
+}
+
+Status ProfileBuilder::Impl::MatchProfile(const std::string& key, const Event& e, uint64_t end) {
+  const std::string canonical = CanonicalKey(key);  // the identify may have joined profiles
+  auto it = hot.find(canonical);
+  identity::ProfileRecord record;
+  if (it == hot.end() || it->second->removed || !MatchRecord(canonical, it->second->record.traits, &record)) {
+    return Status::Ok();
+  }
+  SLUICE_RETURN_IF_ERROR(matcher.Upsert(record));
+  SLUICE_ASSIGN_OR_RETURN(std::vector<identity::Match> matches, matcher.MatchOne(canonical));
+  uint64_t linked = 0, queued = 0;
+  return ActOnMatches(matches, e.timestamp_us / 1000, e.message_id, end, &linked, &queued);
+}
+
+std::vector<identity::Match> ProfileBuilder::PendingReviews() const { return impl_->reviews.List(); }
+
+Status ProfileBuilder::DecideReview(std::string_view a, std::string_view b, bool accept) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  // A profile never linked is not in the graph: TYPE:VALUE is taken as it is.
+  auto find = [&m](std::string_view id) -> Result<identity::Identifier> {
+    Result<identity::Identifier> typed = identity::Identifier::FromKey(id);
+    return typed.ok() ? typed : m.FindIdentifier(id);
+  };
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier ia, find(a));
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier ib, find(b));
+  // Any id of either profile names it.
+  const std::string ka = m.CanonicalKey(ProfileKey(ia)), kb = m.CanonicalKey(ProfileKey(ib));
+  identity::Match match;
+  for (const identity::Match& pending : m.reviews.List()) {
+    if ((pending.a == ka && pending.b == kb) || (pending.a == kb && pending.b == ka)) match = pending;
+  }
+  if (match.a.empty()) return Status::NotFound("no pending review between " + ia.Key() + " and " + ib.Key());
+  if (!accept) {
+    SLUICE_RETURN_IF_ERROR(m.reviews.Reject(ka, kb));
+    m.reviews_changed[ReviewKey(ka, kb)] = {ReviewState::kRejected, match};
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(identity::LinkEvidence evidence, m.reviews.Accept(ka, kb, m.clock() / 1000));
+    m.reviews_changed[ReviewKey(ka, kb)] = {ReviewState::kAccepted, match};
+    std::vector<identity::Identifier> changed;
+    m.Record(m.graph.Link(ia.type, ia.value, ib.type, ib.value, std::move(evidence)), &changed);
+    if (!changed.empty()) SLUICE_RETURN_IF_ERROR(m.Reconcile(changed, m.next.value).status());
+  }
+  Status st = m.WriteCheckpoint();
+  if (!st.ok()) m.failed = true;
+  return st;
+}
+
+Result<ProfileBuilder::ResolveSummary> ProfileBuilder::Resolve(
+    unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  ResolveSummary summary;
+  std::vector<identity::Match> matches = m.matcher.ResolveAll(&summary.stats, threads, progress);
+  SLUICE_RETURN_IF_ERROR(
+      m.ActOnMatches(matches, m.clock() / 1000, "", m.next.value, &summary.links_accepted, &summary.queued));
+  Status st = m.WriteCheckpoint();
+  if (!st.ok()) {
+    m.failed = true;
+    return st;
+  }
+  return summary;
+}
+
+Result<identity::Explanation> ProfileBuilder::Explain(std::string_view id) const {
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier found, impl_->FindIdentifier(id));
+  return impl_->graph.Explain(found);
+}
+
+Result<ProfileBuilder::UnmergeSummary> ProfileBuilder::Unmerge(std::string_view id, std::string_view other) {
+  Impl& m = *impl_;
+  if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier a, m.FindIdentifier(id));
+  SLUICE_ASSIGN_OR_RETURN(identity::Explanation before, m.graph.Explain(a));
+  identity::UnmergeResult result;
+  if (other.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(result, m.graph.Unmerge(a));
+    for (const auto* list : {&before.links, &before.refused}) {
+      for (const identity::LinkRecord& l : *list) {
+        if (l.a == a || l.b == a) m.links_changed.emplace(l.a, l.b);
+      }
+    }
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(identity::Identifier b, m.FindIdentifier(other));
+    SLUICE_ASSIGN_OR_RETURN(result, m.graph.Unlink(a, b));
+    m.links_changed.emplace(std::min(a, b), std::max(a, b));
+  }
+  std::vector<identity::Identifier> changed = result.profiles;
+  changed.push_back(before.canonical);
+  UnmergeSummary summary;
+  SLUICE_ASSIGN_OR_RETURN(summary.records_read, m.Reconcile(changed, m.next.value));
+  summary.links_removed = result.links_removed;
+  for (const identity::Identifier& p : result.profiles) summary.profiles.push_back(ProfileKey(p));
+  std::sort(summary.profiles.begin(), summary.profiles.end());
+  Status st = m.WriteCheckpoint();
+  if (!st.ok()) {
+    m.failed = true;
+    return st;
+  }
+  return summary;
 }
 
 Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
@@ -433,9 +822,17 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     p.record.state.swap(state_buffer);
     batch.Put(store->profiles, key, value);
   }
-  for (auto& [id, canonical] : links.Drain()) {
+  for (auto& [id, canonical] : identities_changed) {
     if (id == canonical) batch.Delete(store->identities, id);
     else batch.Put(store->identities, id, canonical);
+  }
+  for (const auto& [a, b] : links_changed) {
+    SLUICE_ASSIGN_OR_RETURN(identity::LinkRecord link, graph.GetLink(a, b));
+    batch.Put(store->links, LinkKey(a, b), identity::EncodeLinkRecord(link));
+  }
+  for (const auto& [key, review] : reviews_changed) {
+    SLUICE_ASSIGN_OR_RETURN(std::string record, EncodeReviewRecord(review.first, review.second));
+    batch.Put(store->reviews, key, record);
   }
   for (auto& [offset, payload] : late_kept) batch.Put(store->quarantine, QuarantineKey(offset), payload);
   std::string offset;
@@ -463,6 +860,9 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   }
   dirty.clear();
   late_kept.clear();
+  identities_changed.clear();
+  links_changed.clear();
+  reviews_changed.clear();
   for (const SegmentChange& c : changes) {
     (c.entered ? entered_total : left_total)[c.segment]->Inc();
     members[c.segment]->Add(c.entered ? 1 : -1);
@@ -470,8 +870,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     std::string body = "{\"segment\":";
     AppendJsonString(&body, store->segments[c.segment].name);
     body += c.entered ? ",\"change\":\"entered\"," : ",\"change\":\"left\",";
-    body += c.key[0] == kUserKind ? "\"userId\":" : "\"anonymousId\":";
-    AppendJsonString(&body, std::string_view(c.key).substr(1));
+    AppendProfileIdMember(&body, c.key);
     body += ",\"at\":\"" + FormatIso8601(c.at) + "\"}";
     webhook->Enqueue(std::move(body));
   }

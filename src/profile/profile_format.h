@@ -1,12 +1,24 @@
 // Private to the profile part: the byte layout of DATA/state/profiles, the
 // RocksDB database the profile builder writes and the serving path reads.
 //
-// Column families (keys are byte strings; `kind` is one byte, 'u' for a
-// userId, 'a' for an anonymousId, so the two id spaces never collide):
+// Column families (keys are byte strings; `kind` is one byte per identifier
+// type (KindOf): 'u' userId, 'a' anonymousId, 'e' email, 'p' phone, 'x'
+// external id, so id spaces never collide; linked ids are normalised as
+// identity::Normalizer does):
 //   profiles    kind+id          → ProfileRecord (below); the key is the
-//                                  profile's canonical id
+//                                  profile's canonical id (the identity
+//                                  graph's: userId before external id, email,
+//                                  phone, anonymousId)
 //   identities  kind+id          → kind+id of the canonical profile it joins
 //                                  (only ids that are not canonical themselves)
+//   links       TYPE:a \0 TYPE:b  → identity::EncodeLinkRecord: one link of the
+//                                  identity graph with its evidence (a < b by
+//                                  Identifier::Key). Accepted/refused are
+//                                  recomputed when the graph loads; removed
+//                                  (unmerged) stays removed.
+//   reviews     keyA \0 keyB      → ReviewRecord (below): a fuzzy match between
+//                                  two profile keys (keyA < keyB) in the review
+//                                  band, pending or decided
 //   attributes  kind+id          → one JSON object text: `sluice attributes load`
 //                                  rows (by userId) and identify traits, merged
 //   segments    segment\0kind+id → ""  (membership index: who is in a segment)
@@ -14,7 +26,9 @@
 //                                  `quarantine` late policy: its log payload
 //   default     "meta.next_offset" → fixed64: first log offset not yet applied
 //               "meta.watermark"   → the stream's encoded watermark state
-//               "meta.format"      → fixed32 kProfileFormatVersion
+//               "meta.format"      → fixed32 kProfileFormatVersion (2: the
+//                                     links family and kinds e/p/x; 1, the
+//                                     exact linker's, is refused)
 //
 // ProfileRecord, version 1:
 //   fixed32 version | fixed64 last_event_us (event time of the newest event)
@@ -24,6 +38,7 @@
 //   | varint m + m × (len-prefixed segment name, fixed64 entered_at_us)
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,10 +46,11 @@
 
 #include "core/coding.h"
 #include "core/status.h"
+#include "identity/identity.h"
 
 namespace sluice::profile {
 
-inline constexpr uint32_t kProfileFormatVersion = 1;
+inline constexpr uint32_t kProfileFormatVersion = 2;
 inline constexpr uint32_t kProfileRecordVersion = 1;
 
 inline constexpr const char* kProfilesFamily = "profiles";
@@ -42,6 +58,8 @@ inline constexpr const char* kIdentitiesFamily = "identities";
 inline constexpr const char* kAttributesFamily = "attributes";
 inline constexpr const char* kSegmentsFamily = "segments";
 inline constexpr const char* kQuarantineFamily = "quarantine";
+inline constexpr const char* kLinksFamily = "links";
+inline constexpr const char* kReviewsFamily = "reviews";
 
 inline constexpr std::string_view kMetaNextOffset = "meta.next_offset";
 inline constexpr std::string_view kMetaWatermark = "meta.watermark";
@@ -49,6 +67,64 @@ inline constexpr std::string_view kMetaFormat = "meta.format";
 
 inline constexpr char kUserKind = 'u';
 inline constexpr char kAnonymousKind = 'a';
+
+inline constexpr char kEmailKind = 'e';
+inline constexpr char kPhoneKind = 'p';
+inline constexpr char kExternalKind = 'x';
+
+inline char KindOf(identity::IdType type) {
+  switch (type) {
+    case identity::IdType::kUserId: return kUserKind;
+    case identity::IdType::kExternalId: return kExternalKind;
+    case identity::IdType::kEmail: return kEmailKind;
+    case identity::IdType::kPhone: return kPhoneKind;
+    case identity::IdType::kAnonymousId: return kAnonymousKind;
+  }
+  return kAnonymousKind;
+}
+
+// The profile key (kind+id) of a graph identifier.
+inline std::string ProfileKey(const identity::Identifier& id) {
+  std::string k(1, KindOf(id.type));
+  k.append(id.value);
+  return k;
+}
+
+// Inverse of ProfileKey. Corruption for an unknown kind.
+inline Result<identity::Identifier> IdentifierOfKey(std::string_view key) {
+  static constexpr identity::IdType kTypes[] = {identity::IdType::kUserId, identity::IdType::kExternalId,
+                                                identity::IdType::kEmail, identity::IdType::kPhone,
+                                                identity::IdType::kAnonymousId};
+  for (identity::IdType t : kTypes) {
+    if (!key.empty() && key[0] == KindOf(t)) return identity::Identifier{t, std::string(key.substr(1))};
+  }
+  return Status::Corruption("profiles: key of unknown kind");
+}
+
+// Key of the links family: both ends' Identifier::Key, a NUL between, the
+// smaller first. Only written and deleted, never parsed: the record holds both ends.
+inline std::string LinkKey(const identity::Identifier& a, const identity::Identifier& b) {
+  std::string ka = a.Key(), kb = b.Key();
+  if (kb < ka) std::swap(ka, kb);
+  ka.push_back('\0');
+  ka += kb;
+  return ka;
+}
+
+// ReviewRecord: byte ReviewState | fixed64 score (IEEE-754 bits) | the
+// match's evidence as a link record between the two keys' identifiers
+// (identity::EncodeLinkRecord).
+enum class ReviewState : uint8_t { kPending = 0, kAccepted = 1, kRejected = 2 };
+
+inline std::string ReviewKey(std::string_view a, std::string_view b) {
+  std::string k(a < b ? a : b);
+  k.push_back('\0');
+  k.append(a < b ? b : a);
+  return k;
+}
+
+inline Result<std::string> EncodeReviewRecord(ReviewState state, const identity::Match& m);
+inline Status DecodeReviewRecord(std::string_view in, ReviewState* state, identity::Match* m);
 
 inline std::string UserKey(std::string_view user_id) {
   std::string k(1, kUserKind);
@@ -126,6 +202,32 @@ inline Status DecodeProfileRecord(std::string_view in, ProfileRecord* r) {
     r->segments.push_back({std::string(name), static_cast<int64_t>(at)});
   }
   if (!d.done()) return Status::Corruption("profile record: trailing bytes");
+  return Status::Ok();
+}
+
+inline Result<std::string> EncodeReviewRecord(ReviewState state, const identity::Match& m) {
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier a, IdentifierOfKey(m.a));
+  SLUICE_ASSIGN_OR_RETURN(identity::Identifier b, IdentifierOfKey(m.b));
+  std::string out(1, static_cast<char>(state));
+  PutFixed64(&out, std::bit_cast<uint64_t>(m.score));
+  out += identity::EncodeLinkRecord({std::move(a), std::move(b), identity::LinkState::kAccepted, "", m.evidence});
+  return out;
+}
+
+inline Status DecodeReviewRecord(std::string_view in, ReviewState* state, identity::Match* m) {
+  Decoder d(in);
+  uint8_t st = 0;
+  uint64_t score = 0;
+  if (!d.GetByte(&st) || st > 2 || !d.GetFixed64(&score)) return Status::Corruption("profiles: bad review record");
+  Result<identity::LinkRecord> link = identity::DecodeLinkRecord(in.substr(9));
+  if (!link.ok()) return Status::Corruption("profiles: review record: " + link.status().message());
+  *state = static_cast<ReviewState>(st);
+  m->a = ProfileKey(link->a);
+  m->b = ProfileKey(link->b);
+  if (m->b < m->a) std::swap(m->a, m->b);
+  m->score = std::bit_cast<double>(score);
+  m->decision = identity::MatchDecision::kReview;
+  m->evidence = std::move(link->evidence);
   return Status::Ok();
 }
 

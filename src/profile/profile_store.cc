@@ -28,8 +28,20 @@ bool IsValidSegmentName(std::string_view name) {
   return true;
 }
 
+std::string_view KindName(char kind) {
+  switch (kind) {
+    case kUserKind: return "userId";
+    case kEmailKind: return "email";
+    case kPhoneKind: return "phone";
+    case kExternalKind: return "externalId";
+    default: return "anonymousId";
+  }
+}
+
 void AppendIdentity(std::string* out, std::string_view kind_and_id) {
-  *out += kind_and_id[0] == kUserKind ? "{\"type\":\"userId\",\"id\":" : "{\"type\":\"anonymousId\",\"id\":";
+  *out += "{\"type\":\"";
+  *out += KindName(kind_and_id[0]);
+  *out += "\",\"id\":";
   AppendJsonString(out, kind_and_id.substr(1));
   out->push_back('}');
 }
@@ -66,6 +78,18 @@ class TimeWriter {
 };
 
 }  // namespace
+
+std::string ProfileKeyName(std::string_view key) {
+  Result<identity::Identifier> id = IdentifierOfKey(key);
+  return id.ok() ? id->Key() : std::string(key);
+}
+
+void AppendProfileIdMember(std::string* out, std::string_view key) {
+  out->push_back('"');
+  *out += KindName(key[0]);
+  *out += "\":";
+  AppendJsonString(out, key.substr(1));
+}
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -144,10 +168,14 @@ Result<FieldSelection> ParseFieldSelection(std::string_view text) {
 
 ProfileStore::ProfileStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ProfileStore::~ProfileStore() {
-  if (!impl_->db) return;
-  for (auto* h : impl_->handles) (void)impl_->db->DestroyColumnFamilyHandle(h);
-  (void)impl_->db->Close();
+ProfileStore::~ProfileStore() = default;
+
+ProfileStore::Impl::~Impl() {
+  // Also on Open's error paths: RocksDB asserts that every handle is gone
+  // before the database is.
+  if (!db) return;
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  (void)db->Close();
 }
 
 const ProfileOptions& ProfileStore::options() const { return impl_->options; }
@@ -197,7 +225,8 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
-      {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()}};
+      {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()},
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}, {kReviewsFamily, rocksdb::ColumnFamilyOptions()}};
   rocksdb::DB* raw = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.db_path, families, &impl->handles, &raw),
                                    "cannot open " + options.db_path));
@@ -208,6 +237,9 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   impl->attributes = impl->handles[3];
   impl->segment_index = impl->handles[4];
   impl->quarantine = impl->handles[5];
+  impl->links = impl->handles[6];
+  impl->reviews = impl->handles[7];
+  impl->normalizer.emplace(options.identity.graph.normalize);
 
   std::string format;
   rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), impl->meta, kMetaFormat, &format);
@@ -219,19 +251,99 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
     SLUICE_RETURN_IF_ERROR(FromRocks(impl->db->Put(wo, impl->meta, kMetaFormat, v), "write format version"));
   } else {
     SLUICE_RETURN_IF_ERROR(FromRocks(s, "read format version"));
-    if (format.size() != 4 || DecodeFixed32(format.data()) != kProfileFormatVersion) {
-      return Status::Corruption("profiles: " + options.db_path + " has an unknown format version");
+    if (format.size() != 4) return Status::Corruption("profiles: " + options.db_path + " has a bad format version");
+    const uint32_t version = DecodeFixed32(format.data());
+    if (version == 1) {
+      return Status::FailedPrecondition(
+          "profiles: " + options.db_path +
+          " has layout version 1 (exact identity links, before the identity graph); this build reads version " +
+          std::to_string(kProfileFormatVersion) +
+          ". Stop the server, move that directory away and start again: profiles are rebuilt from the log "
+          "records it still retains");
+    }
+    if (version != kProfileFormatVersion) {
+      return Status::Corruption("profiles: " + options.db_path + " has an unknown format version " +
+                                std::to_string(version));
     }
   }
   return std::unique_ptr<ProfileStore>(new ProfileStore(std::move(impl)));
 }
 
+Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(options.db_path + "/CURRENT", ec)) return std::vector<IdentityMapEntry>{};
+  // Read-only RocksDB takes no lock and may open a subset of the families.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), options.db_path, families,
+                                                                &handles, &raw),
+                                   "cannot open " + options.db_path + " read-only"));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  struct Handles {
+    rocksdb::DB* db;
+    std::vector<rocksdb::ColumnFamilyHandle*>& h;
+    ~Handles() {
+      for (auto* x : h) (void)db->DestroyColumnFamilyHandle(x);
+    }
+  } release{db.get(), handles};
+  std::string format;
+  SLUICE_RETURN_IF_ERROR(FromRocks(db->Get(rocksdb::ReadOptions(), handles[0], kMetaFormat, &format), "read format version"));
+  if (format.size() != 4 || DecodeFixed32(format.data()) != kProfileFormatVersion) {
+    return Status::FailedPrecondition("profiles: " + options.db_path + " has another layout version than " +
+                                      std::to_string(kProfileFormatVersion) + " (start the server to see why)");
+  }
+  std::vector<identity::LinkRecord> links;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Result<identity::LinkRecord> link = identity::DecodeLinkRecord(std::string_view(it->value().data(), it->value().size()));
+    if (!link.ok()) return Status::Corruption("profiles: links family: " + link.status().message());
+    links.push_back(std::move(link).value());
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read links"));
+  it.reset();
+  SLUICE_ASSIGN_OR_RETURN(identity::IdentityGraph graph,
+                          identity::IdentityGraph::FromLinks(std::move(links), options.identity.graph));
+  std::map<identity::Identifier, int64_t> linked_at;
+  for (const identity::LinkRecord& l : graph.Links()) {
+    if (l.state != identity::LinkState::kAccepted) continue;
+    for (const identity::Identifier* end : {&l.a, &l.b}) {
+      auto [slot, fresh] = linked_at.try_emplace(*end, l.evidence.time_ms);
+      if (!fresh) slot->second = std::min(slot->second, l.evidence.time_ms);
+    }
+  }
+  std::vector<IdentityMapEntry> out;
+  for (auto& [id, canonical] : graph.CanonicalMap()) {
+    auto at = linked_at.find(id);
+    if (at == linked_at.end()) continue;  // only refused or removed links: a profile of its own
+    out.push_back({id, canonical, at->second});
+  }
+  return out;
+}
+
 Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
   rocksdb::ReadOptions ro;
   rocksdb::PinnableSlice value;  // decoded in place from the cached block
-  for (char kind : {kUserKind, kAnonymousKind}) {
-    std::string k(1, kind);
-    k.append(id);
+  // Bare ids first (the common case costs what it did before the graph);
+  // an id that reads as an email, phone or external id is then normalised
+  // the way the graph stored it.
+  std::string candidates[5];
+  size_t n = 0;
+  candidates[n++] = UserKey(id);
+  candidates[n++] = AnonymousKey(id);
+  for (identity::IdType type : {identity::IdType::kEmail, identity::IdType::kPhone, identity::IdType::kExternalId}) {
+    const bool plausible = type == identity::IdType::kEmail   ? id.find('@') != std::string_view::npos
+                           : type == identity::IdType::kPhone ? !id.empty() && (id[0] == '+' || std::isdigit(static_cast<unsigned char>(id[0])))
+                                                              : id.find(':') != std::string_view::npos;
+    if (!plausible) continue;
+    Result<identity::Identifier> normalised = normalizer->Normalize(type, id);
+    if (normalised.ok()) candidates[n++] = ProfileKey(*normalised);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    std::string& k = candidates[i];
+    value.Reset();
     rocksdb::Status s = db->Get(ro, profiles, k, &value);
     if (s.IsNotFound()) {
       std::string canonical;
@@ -275,8 +387,8 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   TimeWriter times(&out);
   out += "{\"id\":";
   AppendJsonString(&out, id);
-  out += key[0] == kUserKind ? ",\"userId\":" : ",\"anonymousId\":";
-  AppendJsonString(&out, std::string_view(key).substr(1));
+  out.push_back(',');
+  AppendProfileIdMember(&out, key);
   out += ",\"asOf\":";
   times.Append(now);
   out += ",\"lastEventAt\":";

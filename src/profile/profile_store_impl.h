@@ -42,6 +42,7 @@ class ProfileValues : public stream::ValueResolver {
 };
 
 struct ProfileStore::Impl {
+  ~Impl();
   ProfileOptions options;
   std::optional<stream::FeatureSet> features;
   std::vector<CompiledSegment> segments;
@@ -59,15 +60,26 @@ struct ProfileStore::Impl {
   rocksdb::ColumnFamilyHandle* attributes = nullptr;
   rocksdb::ColumnFamilyHandle* segment_index = nullptr;
   rocksdb::ColumnFamilyHandle* quarantine = nullptr;
+  rocksdb::ColumnFamilyHandle* links = nullptr;
+  rocksdb::ColumnFamilyHandle* reviews = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
   std::shared_ptr<rocksdb::Cache> block_cache;        // shared by the families
 
+  // Normalises emails and phones asked for on the read path as the graph
+  // stored them.
+  std::optional<identity::Normalizer> normalizer;
+
   // The canonical key and record of `id` (userId first, then anonymousId,
-  // each directly or through its link). NotFound when neither is known.
+  // then, normalised, an email, a phone, a TYPE:VALUE external id; each
+  // directly or through its link). NotFound when none is known.
   Status Find(std::string_view id, std::string* key, ProfileRecord* record) const;
   // Stored attributes of a profile key (empty when none).
   Status ReadAttributes(const std::string& key, JsonFields* out) const;
 };
+
+// `"userId":"…"` (or anonymousId, email, phone, externalId): the JSON member
+// naming a profile by its key.
+void AppendProfileIdMember(std::string* out, std::string_view key);
 
 // RocksDB status → Sluice status, with context.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);

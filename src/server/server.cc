@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace sluice::server {
@@ -150,12 +151,57 @@ Status LoadAlertsSection(const Section& al, monitor::AlertsConfig* c) {
   return Status::Ok();
 }
 
+// The `profiles.identity:` section (README "Configuration").
+Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
+  SLUICE_RETURN_IF_ERROR(id.Check({"email_traits", "phone_traits", "external_id_traits", "limits", "blocked_values",
+                                   "phone_default_country", "auto_merge_threshold", "review_threshold"}));
+  if (!id.present()) return Status::Ok();
+  std::vector<std::string> email = {"email"}, phone = {"phone"}, blocked;
+  std::map<std::string, std::string> external;
+  SLUICE_RETURN_IF_ERROR(id.Get("email_traits", &email));
+  SLUICE_RETURN_IF_ERROR(id.Get("phone_traits", &phone));
+  SLUICE_RETURN_IF_ERROR(id.Get("external_id_traits", &external));
+  o->traits.clear();
+  for (const std::string& t : email) o->traits.push_back({t, identity::IdType::kEmail, ""});
+  for (const std::string& t : phone) o->traits.push_back({t, identity::IdType::kPhone, ""});
+  for (const auto& [trait, ns] : external) {
+    if (ns.empty() || ns.find(':') != std::string::npos) {
+      return Status::InvalidArgument(id.Where("external_id_traits") + "the namespace of \"" + trait +
+                                     "\" must be non-empty and hold no ':'");
+    }
+    o->traits.push_back({trait, identity::IdType::kExternalId, ns});
+  }
+  Section limits = id.Sub("limits");
+  SLUICE_RETURN_IF_ERROR(limits.Check({"user_id", "external_id", "email", "phone", "anonymous_id"}));
+  for (size_t t = 0; t < identity::kIdTypeCount; ++t) {
+    SLUICE_RETURN_IF_ERROR(limits.Get(std::string(identity::IdTypeName(static_cast<identity::IdType>(t))),
+                                      &o->graph.max_per_profile[t]));
+  }
+  SLUICE_RETURN_IF_ERROR(id.Get("blocked_values", &blocked));
+  auto& list = o->graph.normalize.blocked_values;
+  list.insert(list.end(), blocked.begin(), blocked.end());
+  SLUICE_RETURN_IF_ERROR(id.Get("phone_default_country", &o->graph.normalize.phone.default_country_code));
+  const std::string& cc = o->graph.normalize.phone.default_country_code;
+  if (cc.size() > 3 || cc.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument(id.Where("phone_default_country") + "a calling code: 1 to 3 digits, no '+'");
+  }
+  identity::MatchConfig& match = o->match;
+  SLUICE_RETURN_IF_ERROR(id.Get("auto_merge_threshold", &match.auto_merge_threshold));
+  SLUICE_RETURN_IF_ERROR(id.Get("review_threshold", &match.review_threshold));
+  if (!(match.review_threshold > 0 && match.review_threshold <= match.auto_merge_threshold &&
+        match.auto_merge_threshold <= 1)) {
+    return Status::InvalidArgument(id.Where("review_threshold") +
+                                   "needs 0 < review_threshold <= auto_merge_threshold <= 1");
+  }
+  return Status::Ok();
+}
+
 // The `profiles:` section (README "Configuration"). `config_dir` resolves
 // relative file paths.
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
                                    "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles",
-                                   "block_cache_mb"}));
+                                   "block_cache_mb", "identity"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -220,6 +266,7 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
     return Status::InvalidArgument(pr.Where("block_cache_mb") + "must be 1 to 1048576 (MiB)");
   }
   o.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  SLUICE_RETURN_IF_ERROR(LoadIdentitySection(pr.Sub("identity"), &o.identity));
   if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
     return Status::InvalidArgument("config profiles: " + v.message());
   }
@@ -229,6 +276,19 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
 }  // namespace
 
 std::string ProfileDbPath(const std::string& data_dir) { return data_dir + "/state/profiles"; }
+
+warehouse::IdentityMapSource IdentityMapFromProfiles(profile::ProfileOptions options) {
+  return [options = std::move(options)]() -> Result<std::vector<warehouse::IdentityMapRow>> {
+    SLUICE_ASSIGN_OR_RETURN(std::vector<profile::IdentityMapEntry> entries, profile::ReadIdentityMap(options));
+    std::vector<warehouse::IdentityMapRow> rows;
+    rows.reserve(entries.size());
+    for (const profile::IdentityMapEntry& e : entries) {
+      rows.push_back({e.id.value, std::string(identity::IdTypeName(e.id.type)), e.canonical.Key(),
+                      e.linked_at_ms * 1000});
+    }
+    return rows;
+  };
+}
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   std::ifstream in(path);
@@ -409,6 +469,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (config.warehouse_enabled) {
     warehouse::WarehouseOptions wo = config.warehouse;
     wo.data_dir = config.data_dir;
+    if (config.profiles_enabled) {
+      profile::ProfileOptions po = config.profiles;
+      po.db_path = ProfileDbPath(config.data_dir);
+      wo.identity_map = IdentityMapFromProfiles(std::move(po));
+    }
     SLUICE_ASSIGN_OR_RETURN(s->warehouse_, warehouse::Warehouse::Open(wo, &s->metrics_));
     s->scheduler_ = std::make_unique<warehouse::Scheduler>(s->warehouse_.get(), config.warehouse_schedule);
     s->scheduler_->Start();

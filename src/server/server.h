@@ -80,6 +80,9 @@ struct ServerConfig {
 
 // DATA/state/profiles.
 std::string ProfileDbPath(const std::string& data_dir);
+// The warehouse's identity_map rows from the profile store `options` names
+// (read-only, so a running server's builder may hold it).
+warehouse::IdentityMapSource IdentityMapFromProfiles(profile::ProfileOptions options);
 
 // Loads a YAML config file (see README "Configuration"). Unknown keys and
 // bad values are InvalidArgument naming the key; an unreadable file is

@@ -269,8 +269,38 @@ Result<std::unique_ptr<Warehouse>> Warehouse::Open(const WarehouseOptions& optio
   return w;
 }
 
+namespace {
+
+// Replaces main.identity_map with `rows` in one transaction; returns the rows written.
+Result<int64_t> WriteIdentityMap(lake::EmbeddedDuckDb* db, const std::vector<IdentityMapRow>& rows) {
+  SLUICE_RETURN_IF_ERROR(db->Execute("BEGIN TRANSACTION"));
+  Status st = db->Execute(std::string("CREATE OR REPLACE TABLE main.") + kIdentityMapModel +
+                          " (id VARCHAR NOT NULL, id_type VARCHAR NOT NULL, canonical_id VARCHAR NOT NULL, "
+                          "linked_at TIMESTAMPTZ)");
+  constexpr size_t kRowsPerInsert = 1000;
+  for (size_t i = 0; st.ok() && i < rows.size(); i += kRowsPerInsert) {
+    std::string sql = std::string("INSERT INTO main.") + kIdentityMapModel + " VALUES ";
+    for (size_t j = i; j < std::min(rows.size(), i + kRowsPerInsert); ++j) {
+      const IdentityMapRow& r = rows[j];
+      if (j > i) sql += ',';
+      sql += "(" + lake::SqlQuote(r.id) + "," + lake::SqlQuote(r.id_type) + "," + lake::SqlQuote(r.canonical_id) + "," +
+             MicrosLiteral(r.linked_at) + ")";
+    }
+    st = db->Execute(sql);
+  }
+  if (!st.ok()) {
+    (void)db->Execute("ROLLBACK");
+    return st;
+  }
+  SLUICE_RETURN_IF_ERROR(db->Execute("COMMIT"));
+  return static_cast<int64_t>(rows.size());
+}
+
+}  // namespace
+
 Result<RunReport> Warehouse::Run(const RunRequest& request) {
-  if (!request.model.empty() &&
+  const bool identity_map_only = request.model == kIdentityMapModel && options_.identity_map;
+  if (!request.model.empty() && !identity_map_only &&
       std::none_of(models_.begin(), models_.end(), [&](const Model& m) { return m.name == request.model; })) {
     return Status::NotFound("no model named " + request.model + " in " + options_.models_dir);
   }
@@ -355,8 +385,8 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     lineage::RunEvent event;
     event.run_id = rec.run_id;
     event.job_name = "warehouse." + m.name;
-    for (const SourceRef& s : m.sources) event.inputs.push_back({lake_ns, s.table, version_of[s.table], {}, {}});
-    for (const std::string& r : m.refs) event.inputs.push_back({warehouse_ns, "main." + r, std::nullopt, {}, {}});
+    for (const SourceRef& s : m.sources) event.inputs.push_back({lake_ns, s.table, version_of[s.table], {}, {}, {}});
+    for (const std::string& r : m.refs) event.inputs.push_back({warehouse_ns, "main." + r, std::nullopt, {}, {}, {}});
     event.event_time_us = rec.started_at_us;
     if (options_.emit_lineage) (void)emitter.Emit(event);  // the file is best-effort beside the history row
 
@@ -369,7 +399,7 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
       if (!copied.ok()) rows = copied;
     }
     rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    lineage::Dataset output{warehouse_ns, "main." + m.name, std::nullopt, {}, std::nullopt};
+    lineage::Dataset output{warehouse_ns, "main." + m.name, std::nullopt, {}, std::nullopt, {}};
     if (rows.ok()) {
       rec.status = ModelRunStatus::kSuccess;
       rec.rows = *rows;
@@ -394,6 +424,47 @@ Result<RunReport> Warehouse::Run(const RunRequest& request) {
     event.outputs.push_back(std::move(output));
     event.event_time_us = NowMicros();
     if (options_.emit_lineage) (void)emitter.Emit(event);
+    report.models.push_back(std::move(rec));
+  }
+  // The identity map comes from the profile store, not the lake: rebuilt
+  // whole on every run that is not an hourly incremental pass.
+  if (options_.identity_map && (request.model.empty() || identity_map_only) &&
+      request.only != RunRequest::Only::kIncremental) {
+    ModelRunRecord rec;
+    rec.run_id = lake::NewUuid();
+    rec.model = kIdentityMapModel;
+    rec.lake_version = report.lake_version;
+    rec.started_at_us = NowMicros();
+    auto t0 = std::chrono::steady_clock::now();
+    Result<std::vector<IdentityMapRow>> rows = options_.identity_map();
+    // Its input is its rows (and the targets): unchanged rows are not rewritten.
+    std::string input_key;
+    for (const IdentityMapRow& r : rows.ok() ? *rows : std::vector<IdentityMapRow>{}) {
+      input_key += r.id + '\0' + r.id_type + '\0' + r.canonical_id + '\0' + std::to_string(r.linked_at) + '\n';
+    }
+    for (const auto& sink : sinks) input_key += "\n" + std::string(sink->name());
+    const std::string input_hash = HexHash(input_key);
+    if (rows.ok() && !request.force) {
+      SLUICE_ASSIGN_OR_RETURN(std::optional<LastSuccess> last, FindLastSuccess(db.get(), kIdentityMapModel, std::nullopt));
+      if (last && last->input_hash == input_hash) {
+        rec.status = ModelRunStatus::kUnchanged;
+        report.models.push_back(std::move(rec));
+        return report;
+      }
+    }
+    Result<int64_t> written = rows.ok() ? WriteIdentityMap(db.get(), *rows) : Result<int64_t>(rows.status());
+    for (const auto& sink : sinks) {
+      if (!written.ok()) break;
+      if (Status copied = sink->ReplaceTable(db.get(), kIdentityMapModel); !copied.ok()) written = copied;
+    }
+    rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (written.ok()) {
+      rec.rows = *written;
+    } else {
+      rec.status = ModelRunStatus::kFailed;
+      rec.error = written.status().message();
+    }
+    SLUICE_RETURN_IF_ERROR(RecordRun(db.get(), rec, written.ok() ? input_hash : ""));
     report.models.push_back(std::move(rec));
   }
   return report;

@@ -99,6 +99,16 @@ Result<std::string> RenderModel(const Model& model, const RenderContext& context
 // share/sluice/models), used when the configuration names none.
 std::string DefaultModelsDir();
 
+// A row of the built-in identity_map table: an identifier the identity
+// graph links, its type (user_id, anonymous_id, email, phone, external_id),
+// the canonical id of its person (TYPE:VALUE) and when it was first linked.
+struct IdentityMapRow {
+  std::string id, id_type, canonical_id;
+  UnixMicros linked_at = 0;
+};
+using IdentityMapSource = std::function<Result<std::vector<IdentityMapRow>>()>;
+inline constexpr const char* kIdentityMapModel = "identity_map";
+
 struct WarehouseOptions {
   std::string data_dir;             // DATA: the lake is DATA/lake
   std::string models_dir;           // "" → DefaultModelsDir()
@@ -113,6 +123,12 @@ struct WarehouseOptions {
   // (settings such as ?database=…&user=… may follow): every model built is
   // also loaded there (JSONEachRow into MergeTree tables).
   std::string clickhouse_url;
+  // Set: every run that builds all models (or the one named identity_map)
+  // also writes main.identity_map (id, id_type, canonical_id, linked_at)
+  // from it, after the SQL models, and copies it to the other targets, so
+  // SQL joins on people, not ids. The server and the CLI read the profile
+  // store's graph (profile::ReadIdentityMap).
+  IdentityMapSource identity_map;
   bool emit_lineage = true;         // DATA/lineage/*.ndjson
   std::string lineage_endpoint;     // "" → files only
 };

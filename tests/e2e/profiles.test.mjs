@@ -193,7 +193,11 @@ test('SDK events for many users become profiles equal to DuckDB over the lake', 
     assert.equal(p.attributes.plan, u % 3 === 0 ? 'pro' : 'free', `${id} plan`);
     assert.equal(p.attributes.email, `u${u}@example.com`, `${id} email from the identify traits`);
     assert.deepEqual(p.traits, { email: `u${u}@example.com` });
-    assert.deepEqual(p.identities, [{ type: 'userId', id }, { type: 'anonymousId', id: `anon-${u}` }]);
+    // The canonical id first, then the linked ids by key (kind byte: 'a' before 'e').
+    assert.deepEqual(p.identities, [{ type: 'userId', id }, { type: 'anonymousId', id: `anon-${u}` },
+      { type: 'email', id: `u${u}@example.com` }]);
+    const byEmail = await getProfile(`U${u}@Example.com`, 'identities');
+    assert.equal(byEmail.body.userId, id, `${id} answers for its email`);
     const segments = p.segments.map((s) => s.name).sort();
     const expected = [];
     if (Number(row.revenue) >= 100) expected.push('big_spender');

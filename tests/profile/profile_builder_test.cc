@@ -65,20 +65,6 @@ TEST_F(ProfileBuilderTest, PreLoginActivityJoinsTheUserAndEitherIdAnswers) {
   EXPECT_EQ(Feature("user-1", "events_lifetime"), 5);
 }
 
-TEST_F(ProfileBuilderTest, AliasMergesTwoUsers) {
-  Append({MakeEvent(EventType::kTrack, "old", "", kBase), MakeEvent(EventType::kTrack, "new", "", kBase + 1)});
-  OpenStore();
-  ASSERT_TRUE(builder_->CatchUp().ok());
-  Event alias = MakeEvent(EventType::kAlias, "new", "", kBase + 2);
-  alias.previous_id = "old";
-  Append({alias});
-  ASSERT_TRUE(builder_->CatchUp().ok());
-  EXPECT_EQ(Feature("new", "events_lifetime"), 3);
-  EXPECT_EQ(Feature("old", "events_lifetime"), 3);
-  EXPECT_NE(Get("old").find(R"("userId":"new")"), std::string::npos);
-  EXPECT_EQ(metrics_->CounterSum("sluice_profile_identity_merges_total"), 1u);
-}
-
 TEST_F(ProfileBuilderTest, EnrichmentJoinsLoadedAttributesAndIdentifyTraits) {
   OpenStore();
   ASSERT_TRUE(store_->PutAttributes({{"u1", R"({"plan":"free","country":"DE","seats":3})"}}).ok());

@@ -105,6 +105,13 @@ profiles:
     late_policy: quarantine
   segment_webhook: http://127.0.0.1:9/hook
   block_cache_mb: 64
+  identity:
+    email_traits: [email, work_email]
+    external_id_traits: {crm_id: crm}
+    limits: {user_id: 2, anonymous_id: 10}
+    blocked_values: [nobody@example.com]
+    phone_default_country: "44"
+    auto_merge_threshold: 0.95
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->profiles_enabled);
@@ -114,11 +121,28 @@ profiles:
   EXPECT_EQ(c->profiles.segments[1].name, "big_spenders");
   EXPECT_NE(c->profiles.features_yaml.find("quarantine"), std::string::npos);
   EXPECT_NE(c->profiles.features_yaml.find("events_7d"), std::string::npos);  // the defaults, kept
+  const profile::IdentityOptions& id = c->profiles.identity;
+  ASSERT_EQ(id.traits.size(), 4u);  // two email traits, the default phone trait, the external id
+  EXPECT_EQ(id.traits[1].trait, "work_email");
+  EXPECT_EQ(id.traits[3].type, identity::IdType::kExternalId);
+  EXPECT_EQ(id.traits[3].id_namespace, "crm");
+  EXPECT_EQ(id.graph.max_per_profile[static_cast<size_t>(identity::IdType::kUserId)], 2u);
+  EXPECT_EQ(id.graph.max_per_profile[static_cast<size_t>(identity::IdType::kAnonymousId)], 10u);
+  EXPECT_EQ(id.graph.max_per_profile[static_cast<size_t>(identity::IdType::kEmail)], 5u);  // default kept
+  EXPECT_EQ(id.graph.normalize.blocked_values.back(), "nobody@example.com");
+  EXPECT_EQ(id.graph.normalize.blocked_values.front(), "");  // the built-in list, kept
+  EXPECT_EQ(id.graph.normalize.phone.default_country_code, "44");
+  EXPECT_EQ(id.match.auto_merge_threshold, 0.95);
+  EXPECT_EQ(id.match.review_threshold, 0.80);  // default kept
 
   for (const char* bad : {"profiles: {bogus: 1}\n", "profiles: {segments: [{name: x, rule: 'events_7d >'}]}\n",
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
                           "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
-                          "profiles: {block_cache_mb: 0}\n", "profiles: {block_cache_mb: 2000000}\n"}) {
+                          "profiles: {block_cache_mb: 0}\n", "profiles: {block_cache_mb: 2000000}\n",
+                          "profiles: {identity: {limit: {user_id: 1}}}\n", "profiles: {identity: {limits: {users: 1}}}\n",
+                          "profiles: {identity: {external_id_traits: {crm_id: ''}}}\n",
+                          "profiles: {identity: {phone_default_country: '+44'}}\n",
+                          "profiles: {identity: {review_threshold: 0.95}}\n"}) {
     auto r = server::LoadServerConfig(write("bad.yaml", bad));
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad << " → " << r.status().ToString();
   }
