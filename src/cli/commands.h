@@ -77,6 +77,7 @@ struct EtlArgs {
   std::string models_dir;      // "" → the shipped models
   std::string postgres;        // "" → DuckDB only; else a libpq DSN to copy models into
   std::string clickhouse;      // "" → no ClickHouse; else its HTTP URL to load models into
+  std::string config;          // "" → defaults; else the server's YAML (warehouse, profiles.identity)
   std::string model;           // run: one model; history: filter
   std::string hour, from, to;  // YYYY-MM-DDTHH (UTC)
   bool force = false;

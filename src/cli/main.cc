@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   for (auto* c : {etl_run_cmd, etl_backfill_cmd, etl_history_cmd}) {
     c->add_option("--data-dir", etl.data_dir, "Data directory (default ./sluice-data)");
     c->add_option("--models", etl.models_dir, "Models directory (default: the shipped models/)");
+    c->add_option("--config", etl.config, "The server's YAML config (warehouse targets, profiles.identity)");
   }
   for (auto* c : {etl_run_cmd, etl_backfill_cmd}) {
     c->add_flag("--force", etl.force, "Rebuild models whose inputs did not change");

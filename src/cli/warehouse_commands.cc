@@ -30,16 +30,21 @@ std::string HourText(std::optional<UnixMicros> hour) {
 }
 
 Result<std::unique_ptr<warehouse::Warehouse>> OpenWarehouse(const EtlArgs& args) {
-  warehouse::WarehouseOptions options;
+  // The server's config, when given, so a run from the command line builds
+  // what the scheduler would: its warehouse targets and models, and the
+  // identity graph read with the same profiles.identity limits (they decide
+  // which links hold, so identity_map would differ under the defaults).
+  SLUICE_ASSIGN_OR_RETURN(server::ServerConfig config, ConfigFromFlag(args.config));
+  warehouse::WarehouseOptions options = config.warehouse;
   options.data_dir = args.data_dir;
-  options.models_dir = args.models_dir;
-  options.postgres_dsn = args.postgres;
-  options.clickhouse_url = args.clickhouse;
-  // The etl commands take no config: the identity graph is read with the
-  // default profiles.identity limits.
-  profile::ProfileOptions profiles;
-  profiles.db_path = server::ProfileDbPath(args.data_dir);
-  options.identity_map = server::IdentityMapFromProfiles(std::move(profiles));
+  if (!args.models_dir.empty()) options.models_dir = args.models_dir;
+  if (!args.postgres.empty()) options.postgres_dsn = args.postgres;
+  if (!args.clickhouse.empty()) options.clickhouse_url = args.clickhouse;
+  if (config.profiles_enabled) {
+    profile::ProfileOptions profiles = config.profiles;
+    profiles.db_path = server::ProfileDbPath(args.data_dir);
+    options.identity_map = server::IdentityMapFromProfiles(std::move(profiles));
+  }
   return warehouse::Warehouse::Open(options);
 }
 

@@ -175,3 +175,56 @@ test('one person on two devices, one with a typo: merged, explained, unmerged', 
   const byPerson = Object.fromEntries(people.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.person, Number(r.n)]));
   assert.deepEqual(byPerson, { 'email:ann.smtih@example.com': counts.phone, 'user_id:ann-42': counts.ann });
 });
+
+// The server's limits decide which links hold, so the etl commands read the
+// graph with the config they are given: an alias between two userIds holds
+// under `limits: {user_id: 2}` and is refused under the default of one.
+test('etl --config reads identity_map with the server\'s identity limits', { timeout: 120000 }, async () => {
+  const d = makeTempDir('sluice-identity-limits-');
+  const data = path.join(d, 'data');
+  const cfg = path.join(d, 'sluice.yaml');
+  writeFileSync(cfg, `
+lake:
+  max_file_age: 1s
+warehouse:
+  enabled: false
+profiles:
+  checkpoint_interval_ms: 100
+  identity:
+    limits: {user_id: 2}
+`);
+  const s = await startServer({ dataDir: data, writeKeys: [WRITE_KEY], args: ['--config', cfg] });
+  try {
+    const client = new Analytics({ writeKey: WRITE_KEY, host: s.url, path: '/v1/batch', flushInterval: 50 });
+    client.track({ userId: 'old-login', event: 'Signed In' });
+    client.track({ userId: 'new-login', event: 'Signed In' });
+    client.alias({ previousId: 'old-login', userId: 'new-login' });
+    await client.closeAndFlush({ timeout: 30000 });
+    let merged;
+    for (let i = 0; i < 300; i++) {
+      const r = await fetch(`${s.url}/v1/profiles/old-login`);
+      if (r.status === 200 && (merged = await r.json()).identities.length === 2) break;
+      await sleep(100);
+    }
+    assert.deepEqual(merged.identities.map((x) => x.id).sort(), ['new-login', 'old-login']);
+  } finally {
+    await s.stop();
+  }
+  const mapOf = async (args) => {
+    const etl = await runSluice(['etl', 'run', 'identity_map', '--force', '--data-dir', data, ...args]);
+    assert.equal(etl.code, 0, etl.stderr + etl.stdout);
+    const q = await runSluice(['query', "SELECT id, canonical_id FROM identity_map WHERE id_type = 'user_id'",
+      '--format', 'json', '--data-dir', data]);
+    assert.equal(q.code, 0, q.stderr);
+    const out = q.stdout.trim();
+    return Object.fromEntries(out ? out.split('\n').map((l) => JSON.parse(l)).map((r) => [r.id, r.canonical_id]) : []);
+  };
+  const withConfig = await mapOf(['--config', cfg]);
+  assert.equal(withConfig['old-login'], withConfig['new-login'], JSON.stringify(withConfig));
+  const withDefaults = await mapOf([]);
+  assert.notEqual(withDefaults['old-login'] ?? 'user_id:old-login', withDefaults['new-login'] ?? 'user_id:new-login',
+    JSON.stringify(withDefaults));
+  const bad = await runSluice(['etl', 'run', 'identity_map', '--data-dir', data, '--config', path.join(d, 'missing.yaml')]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /missing\.yaml/);
+});
