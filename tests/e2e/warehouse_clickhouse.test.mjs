@@ -13,7 +13,7 @@ import { parseCsv, writeWarehouseEvents } from './lib/warehouse.mjs';
 import { makeTempDir, cleanupTempDirs, freePort, haveSluice, sluiceBin, runSluice, sleep } from './lib/server.mjs';
 
 const canRun = spawnSync('which', ['clickhouse-server']).status === 0 && existsSync('/etc/clickhouse-server/users.xml');
-const MODELS = ['stg_events', 'sessions', 'user_daily_activity', 'user_profiles', 'segment_inputs'];
+const MODELS = ['stg_events', 'sessions', 'user_daily_activity', 'user_profiles', 'segment_inputs', 'identity_map'];
 let server;
 let url;
 let dataDir;
@@ -96,6 +96,8 @@ before(async () => {
   writeWarehouseEvents(file, 'ch');
   await sluice(['import', file, '--data-dir', dataDir]);
   await sluice(['lake', 'flush', '--data-dir', dataDir]);
+  // Builds the profiles (and the identity graph identity_map is read from): the identifies carry emails.
+  await sluice(['profile', 'get', 'user-0', '--data-dir', dataDir]);
 });
 
 after(async () => {

@@ -14,7 +14,7 @@ import { makeTempDir, cleanupTempDirs, freePort, haveSluice, sluiceBin, runSluic
 
 const PGBIN = '/usr/lib/postgresql/15/bin';
 const canRun = process.getuid?.() === 0 && existsSync(path.join(PGBIN, 'initdb'));
-const MODELS = ['stg_events', 'sessions', 'user_daily_activity', 'user_profiles', 'segment_inputs'];
+const MODELS = ['stg_events', 'sessions', 'user_daily_activity', 'user_profiles', 'segment_inputs', 'identity_map'];
 let pgDir;
 let port;
 let dataDir;
@@ -71,6 +71,8 @@ before(async () => {
   writeWarehouseEvents(file, 'pg');
   await sluice(['import', file, '--data-dir', dataDir]);
   await sluice(['lake', 'flush', '--data-dir', dataDir]);
+  // Builds the profiles (and the identity graph identity_map is read from): the identifies carry emails.
+  await sluice(['profile', 'get', 'user-0', '--data-dir', dataDir]);
 });
 
 after(() => {
