@@ -23,6 +23,18 @@
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are counted, indexed (segments
 //   family) and posted to the segment webhook once the checkpoint is durable.
+// - Membership follows the clock: sliding windows, recency and loaded
+//   attributes change without events, so a rolling sweep on the builder's
+//   thread (no thread or lock of its own) re-evaluates the stored profiles
+//   as of now, at most segment_sweep_per_second of them per second of
+//   `clock`, in key order, wrapping at the end: every profile is revisited
+//   within profiles / rate seconds (plus the checkpoint interval). A hot
+//   profile is evaluated from memory (a dirty one is left to its
+//   checkpoint). Only profiles whose membership changed are marked dirty;
+//   the next checkpoint writes them like any other — index, counters,
+//   gauges and webhook after the batch is durable — so exactly-once holds.
+//   The sweep's cursor is not durable: after a restart a pass starts at the
+//   first profile, which only re-checks profiles earlier.
 // - Identity is the identity part's graph (identity::IdentityGraph), loaded
 //   from the links family and written in the same checkpoint batch. An event
 //   carrying a userId and an anonymousId asks to link them (rule "identify"
@@ -101,6 +113,11 @@ struct ProfileOptions {
   // After a checkpoint, hot (in-memory) profiles beyond this are dropped;
   // they are read back from RocksDB on their next event.
   size_t max_hot_profiles = 200'000;
+  // Stored profiles whose segments are re-evaluated as of now per second of
+  // `clock`, rolling over the profiles family, so memberships follow sliding
+  // windows, recency and loaded attributes for profiles that get no events.
+  // 0: off (membership changes only with a profile's events).
+  uint64_t segment_sweep_per_second = 10'000;
   int64_t poll_interval_ms = 50;  // idle wait between log reads
   // RocksDB block cache (uncompressed blocks of every family). Reads from
   // the cache skip a file read and a decompression each.

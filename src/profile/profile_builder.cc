@@ -90,6 +90,14 @@ struct ProfileBuilder::Impl {
   std::vector<stream::FeatureValue> values;
   std::string state_buffer;  // WriteCheckpoint's encoded feature state, reused
   std::function<UnixMicros()> clock;
+  // The rolling segment sweep (SweepSegments): the profiles key it goes on
+  // from ("" = the first), the clock when it last ran, and how many profiles
+  // it may still visit (segment_sweep_per_second × elapsed, at most one
+  // second's worth). In memory only: after a restart a pass starts over.
+  std::string sweep_from;
+  UnixMicros sweep_clock = 0;
+  double sweep_credit = 0;
+  std::vector<char> segment_in;  // EvaluateRules' answer, by store->segments index
   ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
   bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
   std::unique_ptr<SegmentWebhook> webhook;
@@ -103,6 +111,7 @@ struct ProfileBuilder::Impl {
   monitor::Counter* fuzzy_links_total;
   monitor::Counter* reviews_total;
   monitor::Counter* checkpoints_total;
+  monitor::Counter* swept_total;
   monitor::Histogram* checkpoint_seconds;
   std::vector<monitor::Counter*> entered_total, left_total;
   std::vector<monitor::Gauge*> members;
@@ -117,6 +126,8 @@ struct ProfileBuilder::Impl {
   // The hot profile of `key`, read from RocksDB when cold. With create, a
   // new empty one when it does not exist; else null then.
   Result<HotProfile*> Load(const std::string& key, bool create);
+  // A stored profile record (the profiles family's value of `key`) into `p`.
+  Status DecodeStored(const std::string& key, std::string_view value, HotProfile* p) const;
   Status Merge(HotProfile* into, const std::string& into_key, const std::string& from);
   // The canonical profile key of profile key `key` (itself when not linked).
   const std::string& CanonicalKey(const std::string& key) const {
@@ -150,11 +161,19 @@ struct ProfileBuilder::Impl {
     p->dirty = true;
     dirty.emplace_back(key, p);
   }
+  // Fills segment_in: which configured segments `p` is in as of `now`.
+  void EvaluateRules(const HotProfile& p, const JsonFields& attributes, UnixMicros now);
   Status EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes, UnixMicros now,
                           rocksdb::WriteBatch* batch, std::vector<SegmentChange>* changes);
+  // Re-evaluates the segments of the next stored profiles as of now (as many
+  // as the sweep's credit allows) and marks dirty those whose membership
+  // changed: the next checkpoint writes their changes as an event's.
+  Status SweepSegments();
   bool CheckpointDue() const {
+    // dirty without events: profiles the sweep found in or out of a segment.
     return events_since_checkpoint >= store->options.checkpoint_events ||
-           (events_since_checkpoint > 0 && SteadyMillis() - last_checkpoint_ms >= store->options.checkpoint_interval_ms);
+           ((events_since_checkpoint > 0 || !dirty.empty()) &&
+            SteadyMillis() - last_checkpoint_ms >= store->options.checkpoint_interval_ms);
   }
 };
 
@@ -180,6 +199,7 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   m.log = log;
   m.watermark = stream::Watermark(m.set->watermark().out_of_orderness_us);
   m.clock = store->options().clock ? store->options().clock : [] { return NowMicros(); };
+  m.sweep_clock = m.clock();
   m.events_total = metrics->GetCounter("sluice_profile_events_total", "Events applied to profiles (late ones included).");
   constexpr const char* kLate = "sluice_profile_late_events_total";
   constexpr const char* kLateHelp = "Events behind the watermark by more than allowed_lateness, by what the late policy did.";
@@ -208,6 +228,8 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   match.normalize = store->options().identity.graph.normalize;
   m.matcher = identity::FuzzyMatcher(std::move(match));
   m.checkpoints_total = metrics->GetCounter("sluice_profile_checkpoints_total", "Profile checkpoints written.");
+  m.swept_total = metrics->GetCounter("sluice_profile_segment_sweep_profiles_total",
+                                      "Stored profiles the segment sweep re-evaluated as of now.");
   m.checkpoint_seconds = metrics->GetHistogram("sluice_profile_checkpoint_seconds",
                                                "Time to build and sync one profile checkpoint batch.",
                                                monitor::LatencySecondsBuckets());
@@ -327,13 +349,18 @@ Result<HotProfile*> ProfileBuilder::Impl::Load(const std::string& key, bool crea
   }
   SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
   auto p = std::make_unique<HotProfile>();
+  SLUICE_RETURN_IF_ERROR(DecodeStored(key, value, p.get()));
+  return (hot[key] = std::move(p)).get();
+}
+
+Status ProfileBuilder::Impl::DecodeStored(const std::string& key, std::string_view value, HotProfile* p) const {
   SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(value, &p->record));
   Status st = p->features.Decode(p->record.state);
   if (!st.ok()) return Status::Corruption("profiles: state of " + key.substr(1) + ": " + st.message());
   p->record.state.clear();
   p->record.state.shrink_to_fit();
   p->stored = true;
-  return (hot[key] = std::move(p)).get();
+  return Status::Ok();
 }
 
 Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key, const std::string& from) {
@@ -731,22 +758,78 @@ Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
     m.next = log::LogOffset{r.offset.value + 1};
     if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
   }
+  SLUICE_RETURN_IF_ERROR(m.SweepSegments());
   if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
   m.hot_count = m.hot.size();
   return n;
 }
 
-Status ProfileBuilder::Impl::EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes,
-                                              UnixMicros now, rocksdb::WriteBatch* batch,
-                                              std::vector<SegmentChange>* changes) {
+Status ProfileBuilder::Impl::SweepSegments() {
+  const uint64_t rate = store->options.segment_sweep_per_second;
+  if (rate == 0 || store->segments.empty()) return Status::Ok();
+  const UnixMicros now = clock();
+  const double elapsed_s = static_cast<double>(std::max<int64_t>(0, now - sweep_clock)) / kMicrosPerSecond;
+  sweep_clock = now;
+  sweep_credit = std::min(static_cast<double>(rate), sweep_credit + elapsed_s * static_cast<double>(rate));
+  if (sweep_credit < 1) return Status::Ok();
+  // A fresh iterator each time: one held between polls would pin memtables
+  // and files RocksDB could otherwise release.
+  std::unique_ptr<rocksdb::Iterator> it(store->db->NewIterator(rocksdb::ReadOptions(), store->profiles));
+  JsonFields attributes;
+  auto changed = [&](const std::string& key, const HotProfile& p) -> Result<bool> {
+    attributes.clear();
+    if (store->segments_read_attributes) SLUICE_RETURN_IF_ERROR(store->ReadAttributes(key, &attributes));
+    EvaluateRules(p, attributes, now);
+    for (size_t i = 0; i < store->segments.size(); ++i) {
+      const bool was = std::any_of(p.record.segments.begin(), p.record.segments.end(),
+                                   [&](const SegmentMembership& s) { return s.name == store->segments[i].name; });
+      if (was != static_cast<bool>(segment_in[i])) return true;
+    }
+    return false;
+  };
+  uint64_t visited = 0;
+  for (it->Seek(sweep_from); it->Valid() && sweep_credit >= 1; it->Next()) {
+    sweep_credit -= 1;
+    ++visited;
+    std::string key = it->key().ToString();
+    sweep_from = key + '\0';  // the first key after this one
+    if (auto h = hot.find(key); h != hot.end()) {
+      // Hot: its memory is newer than what is stored. A dirty one is
+      // evaluated by the coming checkpoint anyway; a removed one is deleted there.
+      HotProfile& p = *h->second;
+      if (p.dirty || p.removed) continue;
+      SLUICE_ASSIGN_OR_RETURN(bool moved, changed(key, p));
+      if (moved) MarkDirty(key, &p);
+      continue;
+    }
+    auto p = std::make_unique<HotProfile>();
+    SLUICE_RETURN_IF_ERROR(DecodeStored(key, std::string_view(it->value().data(), it->value().size()), p.get()));
+    SLUICE_ASSIGN_OR_RETURN(bool moved, changed(key, *p));
+    if (moved) MarkDirty(key, (hot[key] = std::move(p)).get());
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "sweep profiles"));
+  if (!it->Valid()) sweep_from.clear();  // the end: the next pass starts at the first profile
+  swept_total->Inc(visited);
+  return Status::Ok();
+}
+
+void ProfileBuilder::Impl::EvaluateRules(const HotProfile& p, const JsonFields& attributes, UnixMicros now) {
   p.features.EvaluateInto(*set, now, store->segment_features, &values);
   JsonFields traits;
   if (store->segments_read_traits) (void)MergeJsonObject(p.record.traits, &traits);
   ProfileValues resolver(*set, values, attributes, traits);
+  segment_in.resize(store->segments.size());
+  for (size_t i = 0; i < store->segments.size(); ++i) segment_in[i] = store->segments[i].rule.Evaluate(resolver);
+}
+
+Status ProfileBuilder::Impl::EvaluateSegments(const std::string& key, HotProfile& p, const JsonFields& attributes,
+                                              UnixMicros now, rocksdb::WriteBatch* batch,
+                                              std::vector<SegmentChange>* changes) {
+  EvaluateRules(p, attributes, now);
   std::vector<SegmentMembership> kept;
   for (size_t i = 0; i < store->segments.size(); ++i) {
     const CompiledSegment& seg = store->segments[i];
-    const bool in = seg.rule.Evaluate(resolver);
+    const bool in = segment_in[i];
     auto was = std::find_if(p.record.segments.begin(), p.record.segments.end(),
                             [&](const SegmentMembership& s) { return s.name == seg.name; });
     if (in && was == p.record.segments.end()) {
@@ -890,7 +973,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
 Status ProfileBuilder::Checkpoint() {
   Impl& m = *impl_;
   if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
-  if (m.next == m.checkpointed && m.events_since_checkpoint == 0) return Status::Ok();
+  if (m.next == m.checkpointed && m.events_since_checkpoint == 0 && m.dirty.empty()) return Status::Ok();
   Status st = m.WriteCheckpoint();
   // What is in memory is ahead of the store now; only a restart (resuming at
   // the last good checkpoint) can line them up again.

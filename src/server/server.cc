@@ -201,7 +201,7 @@ Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
                                    "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles",
-                                   "block_cache_mb", "identity"}));
+                                   "segment_sweep_per_second", "block_cache_mb", "identity"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -260,6 +260,7 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));
   SLUICE_RETURN_IF_ERROR(pr.Get("max_hot_profiles", &o.max_hot_profiles));
+  SLUICE_RETURN_IF_ERROR(pr.Get("segment_sweep_per_second", &o.segment_sweep_per_second));
   int64_t cache_mb = static_cast<int64_t>(o.block_cache_bytes >> 20);
   SLUICE_RETURN_IF_ERROR(pr.Get("block_cache_mb", &cache_mb));
   if (cache_mb < 1 || cache_mb > (int64_t{1} << 20)) {
