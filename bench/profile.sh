@@ -3,7 +3,9 @@
 # the log, decode, identity, Apply with the default features, segments,
 # RocksDB checkpoints — in events/s per core, against decode alone and
 # decode + Apply alone measured in the same run (bench/profile_bench.cc);
-# then GetJson of random users in-process (the serving path without HTTP).
+# then GetJson of random users in-process (the serving path without HTTP),
+# and one segment sweep pass over every profile, hot (in memory) and cold
+# (read from RocksDB by a fresh builder): those rows count profiles, not events.
 #
 #   bash bench/profile.sh
 #
@@ -33,7 +35,7 @@ field() { grep "phase=$1 " "$OUT/profile-bench.out" | sed -E "s/.* $2=([0-9.]+).
   echo "| $(date -u +%Y-%m-%dT%H:%MZ), $EVENTS events, $USERS users, both ids: $BOTH_IDS, checkpoints every ${CHECKPOINT_MS} ms / $CHECKPOINT_EVENTS events, load before: $LOAD | events/s (wall) | events per CPU-second | × builder |"
   echo "|---|---:|---:|---:|"
   B=$(field builder events_per_cpu_s)
-  for p in decode apply builder get; do
+  for p in decode apply builder sweep_hot get sweep_cold; do
     echo "| $p | $(field $p events_per_s) | $(field $p events_per_cpu_s) | $(awk -v a="$(field $p events_per_cpu_s)" -v b="$B" 'BEGIN{printf "%.2f", a/b}') |"
   done
 } | tee "$OUT/profile.md"

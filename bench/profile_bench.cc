@@ -13,8 +13,14 @@
 //            identity + Apply + segments (one rule) + RocksDB checkpoints
 //            (WriteBatch, fsync) every CHECKPOINT_EVENTS events or
 //            CHECKPOINT_MS (the server's defaults: 100k, 1 s) + log consumer offset.
+//   sweep_hot   one full segment sweep pass (the builder's rolling
+//            re-evaluation of segments as of now) right after the catch-up,
+//            every profile hot: Evaluate of the rule's features per profile.
 //   get      ProfileStore::GetJson of random users (RocksDB Gets, Evaluate
 //            as of now, JSON): the serving path without HTTP.
+//   sweep_cold  the same pass by a freshly opened builder: every profile read
+//            from RocksDB (iterator) and decoded, as after a restart or for
+//            profiles beyond max_hot_profiles. Sweep phases count profiles.
 // Each phase reports events/s of wall time and events per CPU-second of the
 // whole process (RocksDB's background flushes included), i.e. per core.
 // Prints RESULT lines (key=value) for bench/profile.sh.
@@ -179,6 +185,11 @@ int main(int argc, char** argv) {
     po.max_hot_profiles = users + 1;
     po.checkpoint_interval_ms = checkpoint_ms;
     po.checkpoint_events = checkpoint_events;
+    // The sweep gets credit only when this clock moves: none during the
+    // catch-up, a whole pass (USERS profiles) when it moves one second.
+    UnixMicros clock_now = NowMicros();
+    po.clock = [&clock_now] { return clock_now; };
+    po.segment_sweep_per_second = users;
     auto store = profile::ProfileStore::Open(po);
     if (!store.ok()) return Die("store", store.status());
     monitor::Registry metrics;
@@ -187,6 +198,15 @@ int main(int argc, char** argv) {
     Timer t;
     if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
     t.Report("builder", events);
+    auto sweep = [&clock_now](profile::ProfileBuilder& b, const monitor::Registry& m, const char* phase) -> Status {
+      const uint64_t before = m.CounterSum("sluice_profile_segment_sweep_profiles_total");
+      clock_now += kMicrosPerSecond;
+      Timer s;
+      SLUICE_RETURN_IF_ERROR(b.Poll().status());
+      s.Report(phase, m.CounterSum("sluice_profile_segment_sweep_profiles_total") - before);
+      return Status::Ok();
+    };
+    if (Status st = sweep(**builder, metrics, "sweep_hot"); !st.ok()) return Die("sweep", st);
     // Reads as the HTTP route makes them (RocksDB Gets + Evaluate + JSON),
     // in-process: what GET /v1/profiles/{id} costs before HTTP.
     const uint64_t reads = std::min<uint64_t>(events, 200'000);
@@ -200,6 +220,12 @@ int main(int argc, char** argv) {
     }
     r.Report("get", reads);
     std::printf("RESULT get_mean_json_bytes=%zu\n", static_cast<size_t>(bytes / reads));
+    if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
+    builder->reset();
+    monitor::Registry cold_metrics;
+    auto cold = profile::ProfileBuilder::Open(store->get(), lg->get(), &cold_metrics);
+    if (!cold.ok()) return Die("builder", cold.status());
+    if (Status st = sweep(**cold, cold_metrics, "sweep_cold"); !st.ok()) return Die("sweep", st);
     std::printf("RESULT checkpoints=%llu members_big_spender=%llu\n",
                 static_cast<unsigned long long>(metrics.CounterSum("sluice_profile_checkpoints_total")),
                 static_cast<unsigned long long>(*(*store)->SegmentSize("big_spender")));
