@@ -8,13 +8,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { once } from 'node:events';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import { DuckDBInstance } from '@duckdb/node-api';
 import {
-  startServer, makeTempDir, cleanupTempDirs, haveSluice, sluiceBin, runSluice, sleep, isoMicros,
+  startServer, startJsonReceiver, makeTempDir, cleanupTempDirs, haveSluice, sluiceBin, runSluice, sleep, isoMicros,
 } from './lib/server.mjs';
 import { deltaSnapshot, lakeTable } from './lib/lake.mjs';
 
@@ -54,18 +52,13 @@ let dataDir;
 let config;
 let srv;
 let hook;
-const posts = [];
+let posts;
 
 before(async () => {
   assert.ok(haveSluice(), `sluice binary not found at ${sluiceBin()}; build it first (or set SLUICE_BIN)`);
   // The segment webhook's receiver.
-  hook = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => { posts.push(JSON.parse(body)); res.end('ok'); });
-  });
-  hook.listen(0, '127.0.0.1');
-  await once(hook, 'listening');
+  hook = await startJsonReceiver();
+  posts = hook.posts;
   dir = makeTempDir('sluice-profiles-');
   dataDir = path.join(dir, 'data');
   writeFileSync(path.join(dir, 'features.yaml'), FEATURES_YAML);
@@ -80,7 +73,7 @@ warehouse:
 profiles:
   features: features.yaml
   checkpoint_interval_ms: 100
-  segment_webhook: http://127.0.0.1:${hook.address().port}/segments
+  segment_webhook: ${hook.url}/segments
   segments:
     - name: big_spender
       rule: revenue_lifetime >= 100

@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { once } from 'node:events';
 import path from 'node:path';
 import { Analytics } from '@segment/analytics-node';
-import { startServer, makeTempDir, cleanupTempDirs, haveSluice, sluiceBin, sleep } from './lib/server.mjs';
+import {
+  startServer, startJsonReceiver, makeTempDir, cleanupTempDirs, haveSluice, sluiceBin, sleep,
+} from './lib/server.mjs';
 
 const WRITE_KEY = 'WK_e2e_sweep';
 const USERS = 5;
@@ -18,17 +18,12 @@ const USERS = 5;
 let dir;
 let srv;
 let hook;
-const posts = [];
+let posts;
 
 before(async () => {
   assert.ok(haveSluice(), `sluice binary not found at ${sluiceBin()}; build it first (or set SLUICE_BIN)`);
-  hook = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => { posts.push(JSON.parse(body)); res.end('ok'); });
-  });
-  hook.listen(0, '127.0.0.1');
-  await once(hook, 'listening');
+  hook = await startJsonReceiver();
+  posts = hook.posts;
   dir = makeTempDir('sluice-sweep-');
   writeFileSync(path.join(dir, 'features.yaml'), `
 features:
@@ -46,7 +41,7 @@ profiles:
   features: features.yaml
   checkpoint_interval_ms: 100
   segment_sweep_per_second: 1000
-  segment_webhook: http://127.0.0.1:${hook.address().port}/segments
+  segment_webhook: ${hook.url}/segments
   segments:
     - name: active
       rule: events_5s >= 2

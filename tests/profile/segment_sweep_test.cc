@@ -5,20 +5,16 @@
 // fixture's (ProfileOptions::clock); nothing here waits on real time.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "profile/profile.h"
 #include "tests/profile/profile_fixture.h"
 
 namespace sluice::profile {
 namespace {
 
-constexpr const char* kSweepFeaturesYaml = R"(
-watermark:
-  out_of_orderness: 5m
-  allowed_lateness: 1h
-  late_policy: quarantine
-features:
-  - name: events_lifetime
-    aggregate: count
+// The fixture's features (its list is last) and two that move with the clock.
+const std::string kSweepFeaturesYaml = std::string(kTestFeaturesYaml) + R"(
   - name: events_7d
     aggregate: count
     window: 7d

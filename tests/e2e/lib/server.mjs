@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,20 @@ export async function freePort() {
   srv.close();
   await once(srv, 'close');
   return port;
+}
+
+// A webhook receiver on a free loopback port: `posts` collects every POST's
+// JSON body in arrival order; `url` is its base URL.
+export async function startJsonReceiver() {
+  const posts = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { posts.push(JSON.parse(body)); res.end('ok'); });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { posts, url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
 // Temp directories made here are removed by cleanupTempDirs() and, as a last
