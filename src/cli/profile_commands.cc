@@ -219,15 +219,7 @@ int RunIdentityReview(const IdentityReviewArgs& args) {
     auto ia = profile::IdentifierOfKey(m.a);
     auto ib = profile::IdentifierOfKey(m.b);
     if (!ia.ok() || !ib.ok()) return Fail("identity review", ia.ok() ? ib.status() : ia.status());
-    identity::Explanation e;
-    e.links.push_back({*ia, *ib, identity::LinkState::kAccepted, "", m.evidence});
-    std::string json = identity::ExplanationJson(e);
-    const std::string marker = "\"links\":[";
-    size_t from = json.find(marker) + marker.size();
-    size_t to = json.find("],\"refused\"");
-    std::string item = json.substr(from, to - from);
-    const std::string accepted = "\"state\":\"accepted\"";
-    item.replace(item.find(accepted), accepted.size(), "\"state\":\"pending\"");
+    const std::string item = identity::LinkJson({*ia, *ib, identity::LinkState::kAccepted, "", m.evidence}, "pending");
     std::printf("%s\n", item.c_str());
   }
   return kExitOk;

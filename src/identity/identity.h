@@ -220,6 +220,9 @@ struct Explanation {
 };
 // One JSON object: {"id":…,"canonical":…,"members":[…],"links":[…],"refused":[…],"path":[…]}.
 std::string ExplanationJson(const Explanation& explanation);
+// One link as a JSON object, as ExplanationJson writes each; a non-empty
+// `state` replaces the link's own state name (a review item is "pending").
+std::string LinkJson(const LinkRecord& link, std::string_view state = {});
 
 struct UnmergeResult {
   // Canonical ids of every profile that holds a former member, sorted: the

@@ -765,13 +765,13 @@ namespace {
 
 void AppendIdentifier(std::string* out, const Identifier& id) { AppendJsonString(out, id.Key()); }
 
-void AppendLink(std::string* out, const LinkRecord& l) {
+void AppendLink(std::string* out, const LinkRecord& l, std::string_view state) {
   out->append("{\"a\":");
   AppendIdentifier(out, l.a);
   out->append(",\"b\":");
   AppendIdentifier(out, l.b);
   out->append(",\"state\":");
-  AppendJsonString(out, LinkStateName(l.state));
+  AppendJsonString(out, state.empty() ? LinkStateName(l.state) : state);
   if (!l.refusal.empty()) {
     out->append(",\"refusal\":");
     AppendJsonString(out, l.refusal);
@@ -810,12 +810,18 @@ void AppendLinks(std::string* out, std::string_view name, const std::vector<Link
   out->append("\":[");
   for (size_t i = 0; i < links.size(); ++i) {
     if (i) out->push_back(',');
-    AppendLink(out, links[i]);
+    AppendLink(out, links[i], {});
   }
   out->push_back(']');
 }
 
 }  // namespace
+
+std::string LinkJson(const LinkRecord& link, std::string_view state) {
+  std::string out;
+  AppendLink(&out, link, state);
+  return out;
+}
 
 std::string ExplanationJson(const Explanation& e) {
   std::string out = "{\"id\":";

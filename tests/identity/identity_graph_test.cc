@@ -174,6 +174,22 @@ TEST(IdentityGraph, ExplainShowsMembersLinksEvidenceAndThePathToTheCanonicalId) 
   EXPECT_NE(json.find("\"message_ids\":[\"m2\"]"), std::string::npos) << json;
 }
 
+TEST(IdentityGraph, LinkJsonIsOneExplainLinkWithItsStateOrTheGivenOne) {
+  LinkEvidence fuzzy = Evidence("fuzzy", 2, "m2");
+  fuzzy.score = 0.85;
+  fuzzy.distances = {{"email", 1, 0.95}};
+  LinkRecord link{Email("ann@example.com"), User("u1"), LinkState::kAccepted, "", fuzzy};
+  Explanation e;
+  e.links.push_back(link);
+  const std::string own = LinkJson(link);
+  EXPECT_NE(ExplanationJson(e).find("\"links\":[" + own + "]"), std::string::npos) << own;
+  EXPECT_NE(own.find("\"state\":\"accepted\""), std::string::npos) << own;
+  const std::string pending = LinkJson(link, "pending");
+  EXPECT_NE(pending.find("\"state\":\"pending\""), std::string::npos) << pending;
+  EXPECT_EQ(pending.find("accepted"), std::string::npos) << pending;
+  EXPECT_NE(pending.find("\"score\":0.8500"), std::string::npos) << pending;
+}
+
 TEST(IdentityGraph, UnmergeSplitsAndRebuildsFromTheRemainingLinks) {
   IdentityGraph g;
   // a1 - u1 - email ; a2 - email. Removing u1 leaves a1 alone and a2 with the email.
