@@ -15,6 +15,16 @@ import { startServer, makeTempDir, cleanupTempDirs, haveSluice, sluiceBin, runSl
 import { deltaSnapshot, lakeTable } from './lib/lake.mjs';
 
 const WRITE_KEY = 'WK_e2e_identity';
+// The tests' server config: the lake commits and profiles checkpoint quickly;
+// `profilesExtra` (indented under profiles:) adds keys such as identity limits.
+const configYaml = (profilesExtra = '') => `
+lake:
+  max_file_age: 1s
+warehouse:
+  enabled: false
+profiles:
+  checkpoint_interval_ms: 100
+${profilesExtra}`;
 let dir;
 let dataDir;
 let config;
@@ -25,14 +35,7 @@ before(async () => {
   dir = makeTempDir('sluice-identity-');
   dataDir = path.join(dir, 'data');
   config = path.join(dir, 'sluice.yaml');
-  writeFileSync(config, `
-lake:
-  max_file_age: 1s
-warehouse:
-  enabled: false
-profiles:
-  checkpoint_interval_ms: 100
-`);
+  writeFileSync(config, configYaml());
   srv = await startServer({ dataDir, writeKeys: [WRITE_KEY], args: ['--config', config] });
 });
 
@@ -183,16 +186,7 @@ test('etl --config reads identity_map with the server\'s identity limits', { tim
   const d = makeTempDir('sluice-identity-limits-');
   const data = path.join(d, 'data');
   const cfg = path.join(d, 'sluice.yaml');
-  writeFileSync(cfg, `
-lake:
-  max_file_age: 1s
-warehouse:
-  enabled: false
-profiles:
-  checkpoint_interval_ms: 100
-  identity:
-    limits: {user_id: 2}
-`);
+  writeFileSync(cfg, configYaml('  identity:\n    limits: {user_id: 2}\n'));
   const s = await startServer({ dataDir: data, writeKeys: [WRITE_KEY], args: ['--config', cfg] });
   try {
     const client = new Analytics({ writeKey: WRITE_KEY, host: s.url, path: '/v1/batch', flushInterval: 50 });
