@@ -326,37 +326,40 @@ Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& opti
 Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
   rocksdb::ReadOptions ro;
   rocksdb::PinnableSlice value;  // decoded in place from the cached block
-  // Bare ids first (the common case costs what it did before the graph);
-  // an id that reads as an email, phone or external id is then normalised
-  // the way the graph stored it.
-  std::string candidates[5];
-  size_t n = 0;
-  candidates[n++] = UserKey(id);
-  candidates[n++] = AnonymousKey(id);
+  // The profile stored under profile key `k`, or under the canonical key `k`
+  // is linked to; false when neither exists.
+  auto lookup = [&](std::string k) -> Result<bool> {
+    value.Reset();
+    rocksdb::Status s = db->Get(ro, profiles, k, &value);
+    if (s.IsNotFound()) {
+      std::string canonical;
+      s = db->Get(ro, identities, k, &canonical);
+      if (s.IsNotFound()) return false;
+      SLUICE_RETURN_IF_ERROR(FromRocks(s, "read identity"));
+      s = db->Get(ro, profiles, canonical, &value);
+      if (s.IsNotFound()) return false;  // linked before the profile had events
+      k = std::move(canonical);
+    }
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
+    *key = std::move(k);
+    return true;
+  };
+  // Bare ids first, so the common case costs what it did before the graph;
+  // only when they miss is an id that reads as an email, phone or external
+  // id normalised the way the graph stored it.
+  for (std::string k : {UserKey(id), AnonymousKey(id)}) {
+    SLUICE_ASSIGN_OR_RETURN(bool found, lookup(std::move(k)));
+    if (found) return DecodeProfileRecord(value.ToStringView(), record);
+  }
   for (identity::IdType type : {identity::IdType::kEmail, identity::IdType::kPhone, identity::IdType::kExternalId}) {
     const bool plausible = type == identity::IdType::kEmail   ? id.find('@') != std::string_view::npos
                            : type == identity::IdType::kPhone ? !id.empty() && (id[0] == '+' || std::isdigit(static_cast<unsigned char>(id[0])))
                                                               : id.find(':') != std::string_view::npos;
     if (!plausible) continue;
     Result<identity::Identifier> normalised = normalizer->Normalize(type, id);
-    if (normalised.ok()) candidates[n++] = ProfileKey(*normalised);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    std::string& k = candidates[i];
-    value.Reset();
-    rocksdb::Status s = db->Get(ro, profiles, k, &value);
-    if (s.IsNotFound()) {
-      std::string canonical;
-      s = db->Get(ro, identities, k, &canonical);
-      if (s.IsNotFound()) continue;
-      SLUICE_RETURN_IF_ERROR(FromRocks(s, "read identity"));
-      s = db->Get(ro, profiles, canonical, &value);
-      if (s.IsNotFound()) continue;  // linked before the profile had events
-      k = std::move(canonical);
-    }
-    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
-    *key = std::move(k);
-    return DecodeProfileRecord(value.ToStringView(), record);
+    if (!normalised.ok()) continue;
+    SLUICE_ASSIGN_OR_RETURN(bool found, lookup(ProfileKey(*normalised)));
+    if (found) return DecodeProfileRecord(value.ToStringView(), record);
   }
   return Status::NotFound("no profile for id \"" + std::string(id) + "\"");
 }
