@@ -329,6 +329,28 @@ Status ProfileBuilder::Impl::Recover() {
   return Status::Ok();
 }
 
+namespace {
+
+// What an applied event changes in a profile record besides its features:
+// an identify's traits merged over the stored ones (its keys win), and the
+// newest event and receive times. True when traits were merged.
+bool NoteEventOnRecord(const Event& e, ProfileRecord* record) {
+  bool merged = false;
+  if (e.type == EventType::kIdentify && !e.traits.empty()) {
+    JsonFields traits;
+    if (MergeJsonObject(record->traits, &traits).ok() && MergeJsonObject(e.traits, &traits).ok()) {
+      record->traits.clear();
+      AppendJsonObject(&record->traits, traits);
+      merged = true;
+    }
+  }
+  record->last_event_us = std::max(record->last_event_us, e.timestamp_us);
+  record->last_received_us = std::max(record->last_received_us, e.received_at_us);
+  return merged;
+}
+
+}  // namespace
+
 Result<HotProfile*> ProfileBuilder::Impl::Load(const std::string& key, bool create) {
   auto it = hot.find(key);
   if (it != hot.end() && !it->second->removed) return it->second.get();
@@ -407,16 +429,7 @@ Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
   events_total->Inc();
   if (outcome != stream::ApplyOutcome::kApplied) late_total[static_cast<int>(outcome)]->Inc();
   if (outcome == stream::ApplyOutcome::kLateQuarantine) late_kept.emplace_back(r.offset.value, std::string(r.payload));
-  if (event.type == EventType::kIdentify && !event.traits.empty()) {
-    JsonFields traits;
-    if (MergeJsonObject(p->record.traits, &traits).ok() && MergeJsonObject(event.traits, &traits).ok()) {
-      p->record.traits.clear();
-      AppendJsonObject(&p->record.traits, traits);
-      (void)MergeJsonObject(event.traits, &p->new_traits);
-    }
-  }
-  p->record.last_event_us = std::max(p->record.last_event_us, event.timestamp_us);
-  p->record.last_received_us = std::max(p->record.last_received_us, event.received_at_us);
+  if (NoteEventOnRecord(event, &p->record)) (void)MergeJsonObject(event.traits, &p->new_traits);
   pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
   MarkDirty(key, p);
   ++events_since_checkpoint;
@@ -551,15 +564,7 @@ Result<uint64_t> ProfileBuilder::Impl::Recompute(const std::set<std::string>& ke
     if (it == fresh.end()) continue;
     HotProfile& p = *it->second;
     (void)p.features.Apply(*set, e, replay_watermark);
-    if (e.type == EventType::kIdentify && !e.traits.empty()) {
-      JsonFields traits;
-      if (MergeJsonObject(p.record.traits, &traits).ok() && MergeJsonObject(e.traits, &traits).ok()) {
-        p.record.traits.clear();
-        AppendJsonObject(&p.record.traits, traits);
-      }
-    }
-    p.record.last_event_us = std::max(p.record.last_event_us, e.timestamp_us);
-    p.record.last_received_us = std::max(p.record.last_received_us, e.received_at_us);
+    (void)NoteEventOnRecord(e, &p.record);
   }
   return read;
 }
