@@ -17,8 +17,12 @@
 //   "profiles" is committed only after the batch, so log retention never
 //   drops what profiles still need.
 // - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
-//   writer holds) and evaluates the features as of `now`, so sliding windows
-//   move with the clock. A read sees the last checkpoint. Nothing rendered is
+//   writer holds) or the read cache (read_cache.h: the stored bytes of
+//   profiles read by userId; a shard lock held for a hash lookup, never
+//   across a write) and evaluates the features as of `now`, so sliding
+//   windows move with the clock. A read sees the last checkpoint: every
+//   write of profiles or attributes goes through one function that
+//   invalidates what it touched once RocksDB applied it. Nothing rendered is
 //   cached; the block cache (warmed at server start) holds RocksDB's blocks.
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are counted, indexed (segments
@@ -122,6 +126,10 @@ struct ProfileOptions {
   // RocksDB block cache (uncompressed blocks of every family). Reads from
   // the cache skip a file read and a decompression each.
   size_t block_cache_bytes = size_t{1} << 30;
+  // GetJson's read cache (read_cache.h): the stored record and attributes
+  // of profiles read by their userId, so a repeated read costs no RocksDB
+  // Get. Every write invalidates what it touched. 0: off.
+  size_t read_cache_bytes = size_t{1} << 30;
   // The clock segments are evaluated with; default NowMicros.
   std::function<UnixMicros()> clock;
   IdentityOptions identity;
@@ -182,9 +190,12 @@ class ProfileStore {
   Status PutAttributes(const std::vector<AttributeRow>& rows);
 
   // Reads the profiles and attributes families once so their blocks are in
-  // the block cache, stopping when the cache is full: the first reads after
-  // a restart then cost what later ones do. Takes no lock a reader or the
-  // builder waits on. Returns the bytes the cache holds.
+  // the block cache, and the profiles keyed by a userId (with their
+  // attributes) are in the read cache, stopping when both are full (the
+  // read cache at 90 %): the first reads after a restart then cost what
+  // later ones do. Takes no lock a reader or the builder waits on; a
+  // profile the builder writes meanwhile is not kept. Returns the bytes the
+  // block cache holds.
   Result<size_t> WarmCache();
 
   // The first log offset not yet applied (0 for a new store).

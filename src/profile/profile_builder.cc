@@ -932,7 +932,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   if (crash_point == ProfileCrashPoint::kBeforeBatch) return Status::Internal("simulated crash before the checkpoint batch");
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  SLUICE_RETURN_IF_ERROR(FromRocks(store->db->Write(wo, &batch), "write checkpoint"));
+  SLUICE_RETURN_IF_ERROR(store->Write(wo, &batch, "write checkpoint"));
   if (crash_point == ProfileCrashPoint::kAfterBatch) return Status::Internal("simulated crash after the checkpoint batch");
 
   for (auto& [key, profile] : dirty) {

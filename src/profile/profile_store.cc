@@ -221,6 +221,7 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   impl->block_cache = table.block_cache;
+  impl->read_cache = std::make_unique<ReadCache>(options.read_cache_bytes);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
@@ -364,6 +365,72 @@ Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRe
   return Status::NotFound("no profile for id \"" + std::string(id) + "\"");
 }
 
+Result<ReadCache::EntryPtr> ProfileStore::Impl::ReadUserProfile(std::string_view id, std::string* key) const {
+  *key = UserKey(id);
+  if (ReadCache::EntryPtr cached = read_cache->Lookup(*key)) return cached;
+  const uint64_t ticket = read_cache->Ticket();  // before the Gets: read_cache.h
+  rocksdb::ReadOptions ro;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db->Get(ro, profiles, *key, &value);
+  if (s.IsNotFound()) return ReadCache::EntryPtr();
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
+  auto entry = std::make_shared<ReadCache::Entry>();
+  entry->record.assign(value.data(), value.size());
+  value.Reset();
+  s = db->Get(ro, attributes, *key, &value);
+  if (!s.IsNotFound()) {
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
+    entry->attributes.assign(value.data(), value.size());
+  }
+  read_cache->Insert(*key, ticket, entry);
+  return ReadCache::EntryPtr(std::move(entry));
+}
+
+Status ProfileStore::Impl::Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
+                                 std::string_view what) {
+  SLUICE_RETURN_IF_ERROR(FromRocks(db->Write(options, batch), what));
+  if (!read_cache->enabled()) return Status::Ok();
+  // Walks the applied batch rather than trusting each writer to list its
+  // keys: whatever a future writer puts in a batch is invalidated too.
+  struct Invalidator : rocksdb::WriteBatch::Handler {
+    ReadCache* cache;
+    uint32_t profiles_id, attributes_id;
+    void Touch(uint32_t family, const rocksdb::Slice& key) {
+      if (family == profiles_id || family == attributes_id) cache->Invalidate(key.ToStringView());
+    }
+    rocksdb::Status PutCF(uint32_t family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+      Touch(family, key);
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteCF(uint32_t family, const rocksdb::Slice& key) override {
+      Touch(family, key);
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status SingleDeleteCF(uint32_t family, const rocksdb::Slice& key) override {
+      Touch(family, key);
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status MergeCF(uint32_t family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+      Touch(family, key);
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteRangeCF(uint32_t family, const rocksdb::Slice&, const rocksdb::Slice&) override {
+      // No writer deletes ranges of these families; if one ever does, drop
+      // nothing silently: it must invalidate the range itself.
+      if (family == profiles_id || family == attributes_id) {
+        return rocksdb::Status::NotSupported("range delete in a read-cached family");
+      }
+      return rocksdb::Status::OK();
+    }
+  } invalidator;
+  invalidator.cache = read_cache.get();
+  invalidator.profiles_id = profiles->GetID();
+  invalidator.attributes_id = attributes->GetID();
+  rocksdb::Status s = batch->Iterate(&invalidator);
+  if (!s.ok()) return Status::Internal(std::string(what) + ": read cache: " + s.ToString());
+  return Status::Ok();
+}
+
 Status ProfileStore::Impl::ReadAttributes(const std::string& key, JsonFields* out) const {
   std::string value;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), attributes, key, &value);
@@ -384,7 +451,15 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   // vectors' capacity, so a read allocates little besides its answer.
   thread_local ProfileRecord rec;
   thread_local stream::UserFeatures state;
-  SLUICE_RETURN_IF_ERROR(m.Find(id, &key, &rec));
+  // The common read — by the userId that keys the profile — comes from the
+  // read cache; anything else (anonymousId, linked ids) takes Find's path.
+  SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr cached,
+                          m.read_cache->enabled() ? m.ReadUserProfile(id, &key) : Result<ReadCache::EntryPtr>(nullptr));
+  if (cached) {
+    SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(cached->record, &rec));
+  } else {
+    SLUICE_RETURN_IF_ERROR(m.Find(id, &key, &rec));
+  }
   std::string out;
   out.reserve(2048);
   TimeWriter times(&out);
@@ -402,10 +477,16 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   }
   if (fields.sections & kFieldAttributes) {
     rocksdb::PinnableSlice value;
-    rocksdb::Status s = m.db->Get(rocksdb::ReadOptions(), m.attributes, key, &value);
-    if (!s.IsNotFound()) SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
+    std::string_view attributes;
+    if (cached) {
+      attributes = cached->attributes;
+    } else {
+      rocksdb::Status s = m.db->Get(rocksdb::ReadOptions(), m.attributes, key, &value);
+      if (!s.IsNotFound()) SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
+      attributes = value.ToStringView();
+    }
     out += ",\"attributes\":";
-    out += value.empty() ? std::string_view("{}") : value.ToStringView();
+    out += attributes.empty() ? std::string_view("{}") : attributes;
   }
   if (fields.sections & kFieldFeatures) {
     Status st = state.Decode(rec.state);
@@ -478,25 +559,52 @@ Status ProfileStore::PutAttributes(const std::vector<AttributeRow>& rows) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(m.db->Write(wo, &batch), "write attributes");
+  return m.Write(wo, &batch, "write attributes");
 }
 
 Result<size_t> ProfileStore::WarmCache() {
   Impl& m = *impl_;
   rocksdb::ReadOptions ro;
   ro.readahead_size = 2 << 20;  // sequential: large reads, not one per block
-  // GetUsage() locks every shard of the cache: asked once per 4096 keys,
-  // not per key (per key it was most of the warm-up's time).
+  ReadCache& reads = *m.read_cache;
+  // One ticket before the iterators' snapshots covers every key they yield
+  // (read_cache.h): a profile the builder rewrites meanwhile is not kept.
+  const uint64_t ticket = reads.Ticket();
+  // Asking the caches' usage locks all their shards: once per 4096 keys,
+  // not per key (per key it was most of the warm-up's time). The read
+  // cache stops short of full so the fill does not evict what it filled.
   constexpr uint64_t kUsageEvery = 4096;
-  bool full = false;
-  for (rocksdb::ColumnFamilyHandle* family : {m.profiles, m.attributes}) {
-    std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(ro, family));
-    uint64_t n = 0;
-    for (it->SeekToFirst(); it->Valid() && !full; it->Next()) {
-      if (++n % kUsageEvery == 0) full = m.block_cache->GetUsage() >= m.block_cache->GetCapacity();
+  bool blocks_full = false;
+  bool reads_full = !reads.enabled();
+  auto check_full = [&] {
+    blocks_full = m.block_cache->GetUsage() >= m.block_cache->GetCapacity();
+    reads_full = reads_full || reads.charged_bytes() >= reads.capacity_bytes() / 10 * 9;
+  };
+  std::unique_ptr<rocksdb::Iterator> profiles(m.db->NewIterator(ro, m.profiles));
+  std::unique_ptr<rocksdb::Iterator> attributes(m.db->NewIterator(ro, m.attributes));
+  attributes->SeekToFirst();
+  uint64_t n = 0;
+  // Both families are keyed by profile key: one merge-ordered pass pairs a
+  // profile with its attributes.
+  for (profiles->SeekToFirst(); profiles->Valid() && !(blocks_full && reads_full); profiles->Next()) {
+    const rocksdb::Slice key = profiles->key();
+    while (attributes->Valid() && attributes->key().compare(key) < 0) attributes->Next();
+    // Only userId keys: GetJson's cached path (ReadUserProfile) asks no other.
+    if (!reads_full && !key.empty() && key[0] == kUserKind) {
+      auto entry = std::make_shared<ReadCache::Entry>();
+      entry->record.assign(profiles->value().data(), profiles->value().size());
+      if (attributes->Valid() && attributes->key() == key) {
+        entry->attributes.assign(attributes->value().data(), attributes->value().size());
+      }
+      reads.Insert(key.ToStringView(), ticket, std::move(entry));
     }
-    SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "warm the block cache"));
+    if (++n % kUsageEvery == 0) check_full();
   }
+  SLUICE_RETURN_IF_ERROR(FromRocks(profiles->status(), "warm the caches"));
+  for (; attributes->Valid() && !blocks_full; attributes->Next()) {  // attributes of users with no profile yet
+    if (++n % kUsageEvery == 0) check_full();
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(attributes->status(), "warm the caches"));
   return m.block_cache->GetUsage();
 }
 

@@ -2,7 +2,7 @@
 // (reads, attributes) and the builder (the one writer), and the values a
 // segment rule reads.
 //
-// Threading: as ProfileStore (RocksDB handles are safe for concurrent use;
+// Threading: as ProfileStore (RocksDB handles and the read cache are safe for concurrent use;
 // everything else is immutable after Open, except the counters).
 #pragma once
 
@@ -17,6 +17,7 @@
 #include "profile/profile.h"
 #include "profile/profile_format.h"
 #include "profile/profile_json.h"
+#include "profile/read_cache.h"
 
 namespace sluice::profile {
 
@@ -64,6 +65,7 @@ struct ProfileStore::Impl {
   rocksdb::ColumnFamilyHandle* reviews = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
   std::shared_ptr<rocksdb::Cache> block_cache;        // shared by the families
+  std::unique_ptr<ReadCache> read_cache;              // GetJson's, by profile key
 
   // Normalises emails and phones asked for on the read path as the graph
   // stored them.
@@ -75,6 +77,14 @@ struct ProfileStore::Impl {
   Status Find(std::string_view id, std::string* key, ProfileRecord* record) const;
   // Stored attributes of a profile key (empty when none).
   Status ReadAttributes(const std::string& key, JsonFields* out) const;
+  // The record and attributes stored under `id`'s userId key, from the read
+  // cache or else read (and then cached); nullptr when that key holds no
+  // profile (the id may still be an anonymousId or linked: Find).
+  Result<ReadCache::EntryPtr> ReadUserProfile(std::string_view id, std::string* key) const;
+  // The ONE way to write the profiles or attributes family (read_cache.h's
+  // invariant): applies `batch`, then invalidates every key of those two
+  // families it touched.
+  Status Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch, std::string_view what);
 };
 
 // `"userId":"…"` (or anonymousId, email, phone, externalId): the JSON member

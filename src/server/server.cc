@@ -201,7 +201,7 @@ Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
                                    "checkpoint_interval_ms", "checkpoint_events", "max_hot_profiles",
-                                   "segment_sweep_per_second", "block_cache_mb", "identity"}));
+                                   "segment_sweep_per_second", "block_cache_mb", "read_cache_mb", "identity"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -267,6 +267,12 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
     return Status::InvalidArgument(pr.Where("block_cache_mb") + "must be 1 to 1048576 (MiB)");
   }
   o.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  int64_t read_cache_mb = static_cast<int64_t>(o.read_cache_bytes >> 20);
+  SLUICE_RETURN_IF_ERROR(pr.Get("read_cache_mb", &read_cache_mb));
+  if (read_cache_mb < 0 || read_cache_mb > (int64_t{1} << 20)) {
+    return Status::InvalidArgument(pr.Where("read_cache_mb") + "must be 0 (off) to 1048576 (MiB)");
+  }
+  o.read_cache_bytes = static_cast<size_t>(read_cache_mb) << 20;
   SLUICE_RETURN_IF_ERROR(LoadIdentitySection(pr.Sub("identity"), &o.identity));
   if (Status v = profile::ValidateProfileOptions(o); !v.ok()) {
     return Status::InvalidArgument("config profiles: " + v.message());

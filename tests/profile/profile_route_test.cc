@@ -106,6 +106,7 @@ profiles:
     late_policy: quarantine
   segment_webhook: http://127.0.0.1:9/hook
   block_cache_mb: 64
+  read_cache_mb: 0
   identity:
     email_traits: [email, work_email]
     external_id_traits: {crm_id: crm}
@@ -119,6 +120,7 @@ profiles:
   EXPECT_EQ(c->profiles.checkpoint_interval_ms, 250);
   EXPECT_EQ(c->profiles.segment_sweep_per_second, 500u);
   EXPECT_EQ(c->profiles.block_cache_bytes, size_t{64} << 20);
+  EXPECT_EQ(c->profiles.read_cache_bytes, 0u);
   ASSERT_EQ(c->profiles.segments.size(), 2u);
   EXPECT_EQ(c->profiles.segments[1].name, "big_spenders");
   EXPECT_NE(c->profiles.features_yaml.find("quarantine"), std::string::npos);
@@ -141,6 +143,7 @@ profiles:
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
                           "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
                           "profiles: {block_cache_mb: 0}\n", "profiles: {segment_sweep_per_second: -1}\n", "profiles: {block_cache_mb: 2000000}\n",
+                          "profiles: {read_cache_mb: -1}\n",
                           "profiles: {identity: {limit: {user_id: 1}}}\n", "profiles: {identity: {limits: {users: 1}}}\n",
                           "profiles: {identity: {external_id_traits: {crm_id: ''}}}\n",
                           "profiles: {identity: {phone_default_country: '+44'}}\n",
