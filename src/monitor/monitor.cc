@@ -110,6 +110,14 @@ void Registry::AddGaugeCallback(std::string_view name, std::string_view help, co
   c->read = std::move(read);
 }
 
+void Registry::AddCounterCallback(std::string_view name, std::string_view help, const Labels& labels,
+                                  std::function<double()> read) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool created;
+  Child* c = FindOrAdd(name, help, Type::kCounter, labels, &created);
+  c->read = std::move(read);
+}
+
 namespace {
 
 void AppendEscaped(std::string* out, std::string_view v, bool help) {
@@ -205,14 +213,14 @@ std::string Registry::RenderPrometheus() const {
 uint64_t Registry::CounterSum(std::string_view name, const Labels& match) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = families_.find(name);
-  if (it == families_.end()) return 0;
+  if (it == families_.end() || it->second.type != Type::kCounter) return 0;
   uint64_t sum = 0;
   for (const auto& c : it->second.children) {
-    if (!c->counter) continue;
+    if (!c->counter && !c->read) continue;
     bool ok = std::all_of(match.begin(), match.end(), [&](const auto& kv) {
       return std::find(c->labels.begin(), c->labels.end(), kv) != c->labels.end();
     });
-    if (ok) sum += c->counter->Value();
+    if (ok) sum += c->counter ? c->counter->Value() : static_cast<uint64_t>(c->read());
   }
   return sum;
 }

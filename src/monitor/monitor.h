@@ -115,6 +115,10 @@ class Registry {
   // `read` runs under the registry mutex and must not call back into it.
   void AddGaugeCallback(std::string_view name, std::string_view help, const Labels& labels,
                         std::function<double()> read);
+  // A counter read at render time: a count another part keeps itself
+  // (e.g. under its own locks), which must only grow.
+  void AddCounterCallback(std::string_view name, std::string_view help, const Labels& labels,
+                          std::function<double()> read);
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string RenderPrometheus() const;

@@ -198,6 +198,15 @@ class ProfileStore {
   // block cache holds.
   Result<size_t> WarmCache();
 
+  // The read cache (ProfileOptions::read_cache_bytes) now: entries, bytes
+  // charged, and lookups by outcome since Open.
+  struct ReadCacheStats {
+    size_t entries = 0;
+    size_t bytes = 0;
+    uint64_t hits = 0, misses = 0;
+  };
+  ReadCacheStats read_cache_stats() const;
+
   // The first log offset not yet applied (0 for a new store).
   Result<log::LogOffset> NextOffset() const;
   // Late events kept by the `quarantine` late policy, oldest first, as

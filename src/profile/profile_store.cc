@@ -392,42 +392,38 @@ Status ProfileStore::Impl::Write(const rocksdb::WriteOptions& options, rocksdb::
   if (!read_cache->enabled()) return Status::Ok();
   // Walks the applied batch rather than trusting each writer to list its
   // keys: whatever a future writer puts in a batch is invalidated too.
-  struct Invalidator : rocksdb::WriteBatch::Handler {
-    ReadCache* cache;
+  struct TouchedKeys : rocksdb::WriteBatch::Handler {
     uint32_t profiles_id, attributes_id;
-    void Touch(uint32_t family, const rocksdb::Slice& key) {
-      if (family == profiles_id || family == attributes_id) cache->Invalidate(key.ToStringView());
+    std::vector<std::string_view> keys;  // into the batch, which outlives them
+    rocksdb::Status Touch(uint32_t family, const rocksdb::Slice& key) {
+      if (family == profiles_id || family == attributes_id) keys.push_back(key.ToStringView());
+      return rocksdb::Status::OK();
     }
     rocksdb::Status PutCF(uint32_t family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-      Touch(family, key);
-      return rocksdb::Status::OK();
+      return Touch(family, key);
     }
-    rocksdb::Status DeleteCF(uint32_t family, const rocksdb::Slice& key) override {
-      Touch(family, key);
-      return rocksdb::Status::OK();
-    }
-    rocksdb::Status SingleDeleteCF(uint32_t family, const rocksdb::Slice& key) override {
-      Touch(family, key);
-      return rocksdb::Status::OK();
-    }
+    rocksdb::Status DeleteCF(uint32_t family, const rocksdb::Slice& key) override { return Touch(family, key); }
+    rocksdb::Status SingleDeleteCF(uint32_t family, const rocksdb::Slice& key) override { return Touch(family, key); }
     rocksdb::Status MergeCF(uint32_t family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-      Touch(family, key);
-      return rocksdb::Status::OK();
+      return Touch(family, key);
     }
     rocksdb::Status DeleteRangeCF(uint32_t family, const rocksdb::Slice&, const rocksdb::Slice&) override {
-      // No writer deletes ranges of these families; if one ever does, drop
-      // nothing silently: it must invalidate the range itself.
+      // No writer deletes ranges of these families; one that does must
+      // invalidate the range itself, not pass here unnoticed.
       if (family == profiles_id || family == attributes_id) {
         return rocksdb::Status::NotSupported("range delete in a read-cached family");
       }
       return rocksdb::Status::OK();
     }
-  } invalidator;
-  invalidator.cache = read_cache.get();
-  invalidator.profiles_id = profiles->GetID();
-  invalidator.attributes_id = attributes->GetID();
-  rocksdb::Status s = batch->Iterate(&invalidator);
-  if (!s.ok()) return Status::Internal(std::string(what) + ": read cache: " + s.ToString());
+  } touched;
+  touched.profiles_id = profiles->GetID();
+  touched.attributes_id = attributes->GetID();
+  rocksdb::Status s = batch->Iterate(&touched);
+  if (!s.ok()) {
+    read_cache->InvalidateAll();  // applied but not invalidated would serve stale reads
+    return Status::Internal(std::string(what) + ": read cache: " + s.ToString());
+  }
+  read_cache->Invalidate(touched.keys);
   return Status::Ok();
 }
 
@@ -578,7 +574,7 @@ Result<size_t> ProfileStore::WarmCache() {
   bool reads_full = !reads.enabled();
   auto check_full = [&] {
     blocks_full = m.block_cache->GetUsage() >= m.block_cache->GetCapacity();
-    reads_full = reads_full || reads.charged_bytes() >= reads.capacity_bytes() / 10 * 9;
+    reads_full = reads_full || reads.stats().charged_bytes >= reads.capacity_bytes() / 10 * 9;
   };
   std::unique_ptr<rocksdb::Iterator> profiles(m.db->NewIterator(ro, m.profiles));
   std::unique_ptr<rocksdb::Iterator> attributes(m.db->NewIterator(ro, m.attributes));
@@ -606,6 +602,11 @@ Result<size_t> ProfileStore::WarmCache() {
   }
   SLUICE_RETURN_IF_ERROR(FromRocks(attributes->status(), "warm the caches"));
   return m.block_cache->GetUsage();
+}
+
+ProfileStore::ReadCacheStats ProfileStore::read_cache_stats() const {
+  const ReadCache::Stats s = impl_->read_cache->stats();
+  return {s.entries, s.charged_bytes, s.hits, s.misses};
 }
 
 Result<log::LogOffset> ProfileStore::NextOffset() const {

@@ -1,6 +1,8 @@
 // The serving cache; see read_cache.h.
 #include "profile/read_cache.h"
 
+#include <algorithm>
+
 namespace sluice::profile {
 
 ReadCache::ReadCache(size_t capacity_bytes)
@@ -9,14 +11,14 @@ ReadCache::ReadCache(size_t capacity_bytes)
 ReadCache::EntryPtr ReadCache::Lookup(std::string_view key) {
   if (!enabled()) return nullptr;
   Shard& shard = ShardOf(key);
-  EntryPtr found;
-  {
-    std::lock_guard<std::mutex> lock(shard.mu);
-    auto it = shard.map.find(key);
-    if (it != shard.map.end()) found = it->second;
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.map.find(key);
+  if (it == shard.map.end()) {
+    ++shard.misses;
+    return nullptr;
   }
-  (found ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
-  return found;
+  ++shard.hits;
+  return it->second.entry;
 }
 
 void ReadCache::Insert(std::string_view key, uint64_t ticket, EntryPtr entry) {
@@ -26,56 +28,81 @@ void ReadCache::Insert(std::string_view key, uint64_t ticket, EntryPtr entry) {
   Shard& shard = ShardOf(key);
   std::lock_guard<std::mutex> lock(shard.mu);
   if (shard.last_invalidated > ticket) return;  // written since the reader's reads began
-  // Another reader of the same generation may have got here first: the same bytes.
+  // Another reader of the same bytes may have got here first.
   if (shard.map.find(key) != shard.map.end()) return;
   if (shard.bytes + charge > shard_capacity_) EvictLocked(shard, shard.bytes + charge - shard_capacity_);
-  shard.map.emplace(std::string(key), std::move(entry));
+  const uint64_t seq = ++shard.inserts;
+  shard.map.emplace(std::string(key), Slot{std::move(entry), seq});
+  shard.fifo.emplace_back(std::string(key), seq);
   shard.bytes += charge;
+  if (shard.fifo.size() > 2 * shard.map.size() + 64) CompactFifoLocked(shard);
 }
 
 void ReadCache::EvictLocked(Shard& shard, size_t need) {
   size_t freed = 0;
-  const size_t buckets = shard.map.bucket_count();
-  for (size_t scanned = 0; freed < need && scanned < buckets; ++scanned) {
-    const size_t b = shard.evict_bucket++ % buckets;
-    for (auto local = shard.map.begin(b); local != shard.map.end(b) && freed < need;) {
-      const size_t charge = Charge(local->first, *local->second);
-      auto victim = shard.map.find(local->first);
-      ++local;  // erase invalidates only the erased node's iterators
-      shard.map.erase(victim);
+  while (freed < need && !shard.fifo.empty()) {
+    auto& [key, seq] = shard.fifo.front();
+    auto it = shard.map.find(key);
+    if (it != shard.map.end() && it->second.inserted == seq) {
+      const size_t charge = Charge(it->first, *it->second.entry);
       shard.bytes -= charge;
       freed += charge;
+      shard.map.erase(it);
     }
+    shard.fifo.pop_front();
   }
 }
 
-void ReadCache::Invalidate(std::string_view key) {
+void ReadCache::CompactFifoLocked(Shard& shard) {
+  std::deque<std::pair<std::string, uint64_t>> live;
+  for (auto& record : shard.fifo) {
+    auto it = shard.map.find(record.first);
+    if (it != shard.map.end() && it->second.inserted == record.second) live.push_back(std::move(record));
+  }
+  shard.fifo.swap(live);
+}
+
+void ReadCache::Invalidate(std::span<const std::string_view> keys) {
+  if (!enabled() || keys.empty()) return;
+  // One tick for the whole write: a reader whose ticket predates it is
+  // refused in every shard the write touched; one that took its ticket
+  // after it began reading after the write was applied.
+  const uint64_t stamp = clock_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  for (std::string_view key : keys) {
+    Shard& shard = ShardOf(key);
+    std::lock_guard<std::mutex> lock(shard.mu);
+    // max: two writers may stamp out of order; a shard's mark never moves back.
+    shard.last_invalidated = std::max(shard.last_invalidated, stamp);
+    auto it = shard.map.find(key);
+    if (it == shard.map.end()) continue;
+    shard.bytes -= Charge(it->first, *it->second.entry);
+    shard.map.erase(it);  // its FIFO record is skipped or compacted later
+  }
+}
+
+void ReadCache::InvalidateAll() {
   if (!enabled()) return;
-  Shard& shard = ShardOf(key);
-  std::lock_guard<std::mutex> lock(shard.mu);
-  shard.last_invalidated = clock_.fetch_add(1, std::memory_order_acq_rel) + 1;
-  auto it = shard.map.find(key);
-  if (it == shard.map.end()) return;
-  shard.bytes -= Charge(it->first, *it->second);
-  shard.map.erase(it);
+  const uint64_t stamp = clock_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    shard.last_invalidated = std::max(shard.last_invalidated, stamp);
+    shard.map.clear();
+    shard.fifo.clear();
+    shard.bytes = 0;
+  }
 }
 
-size_t ReadCache::entries() const {
-  size_t n = 0;
+ReadCache::Stats ReadCache::stats() const {
+  Stats out;
   for (const Shard& shard : shards_) {
     std::lock_guard<std::mutex> lock(shard.mu);
-    n += shard.map.size();
+    out.entries += shard.map.size();
+    out.charged_bytes += shard.bytes;
+    out.hits += shard.hits;
+    out.misses += shard.misses;
+    out.fifo_records += shard.fifo.size();
   }
-  return n;
-}
-
-size_t ReadCache::charged_bytes() const {
-  size_t n = 0;
-  for (const Shard& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
-    n += shard.bytes;
-  }
-  return n;
+  return out;
 }
 
 }  // namespace sluice::profile

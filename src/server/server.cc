@@ -652,6 +652,18 @@ ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_
     monitor::Counter* error;
     monitor::Histogram* seconds;
   };
+  // The read cache's own counts, read at scrape time (it keeps them under
+  // its shard locks, so the read path adds no shared atomic).
+  constexpr const char* kLookups = "sluice_profile_read_cache_lookups_total";
+  constexpr const char* kLookupsHelp = "Profile reads by userId looked up in the read cache, by result.";
+  metrics->AddCounterCallback(kLookups, kLookupsHelp, {{"result", "hit"}},
+                              [store] { return static_cast<double>(store->read_cache_stats().hits); });
+  metrics->AddCounterCallback(kLookups, kLookupsHelp, {{"result", "miss"}},
+                              [store] { return static_cast<double>(store->read_cache_stats().misses); });
+  metrics->AddGaugeCallback("sluice_profile_read_cache_entries", "Profiles held by the read cache.", {},
+                            [store] { return static_cast<double>(store->read_cache_stats().entries); });
+  metrics->AddGaugeCallback("sluice_profile_read_cache_bytes", "Bytes charged to the read cache.", {},
+                            [store] { return static_cast<double>(store->read_cache_stats().bytes); });
   Probe probe{metrics->GetCounter(kRequests, kHelp, {{"outcome", "ok"}}),
               metrics->GetCounter(kRequests, kHelp, {{"outcome", "not_found"}}),
               metrics->GetCounter(kRequests, kHelp, {{"outcome", "unauthorized"}}),

@@ -197,6 +197,19 @@ test('SDK events for many users become profiles equal to DuckDB over the lake', 
     if (u % 3 === 0 && Number(row.orders) >= 1) expected.push('pro_buyer');
     assert.deepEqual(segments, expected.sort(), `${id} segments`);
   }
+  // Read again, each profile comes from the read cache (nothing was written
+  // since), with the same answer.
+  const hit = 'sluice_profile_read_cache_lookups_total{result="hit"}';
+  const hitsBefore = await metric(srv.url, hit);
+  for (const [id, p] of profiles) {
+    const again = await getProfile(id, 'traits,attributes,segments,identities,features.events_lifetime');
+    assert.equal(again.status, 200);
+    assert.deepEqual([again.body.traits, again.body.attributes, again.body.segments, again.body.identities],
+      [p.traits, p.attributes, p.segments, p.identities], `${id} read again`);
+    assert.equal(again.body.features.events_lifetime.value, p.features.events_lifetime.value);
+  }
+  assert.equal(await metric(srv.url, hit) - hitsBefore, USERS);
+  assert.ok(await metric(srv.url, 'sluice_profile_read_cache_entries') >= USERS);
   // The anonymousId answers with the same profile.
   const byAnon = await getProfile('anon-5', 'features.events_lifetime');
   assert.equal(byAnon.status, 200, JSON.stringify(byAnon.body));

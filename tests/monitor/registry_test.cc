@@ -57,6 +57,19 @@ TEST(Registry, CollectReadsCountersGaugesAndCallbacksByName) {
   EXPECT_TRUE(r.Collect("sluice_absent").empty());
 }
 
+TEST(Registry, ACounterCallbackIsReadAtRenderTimeAndTypedCounter) {
+  Registry r;
+  uint64_t kept_elsewhere = 3;
+  r.AddCounterCallback("sluice_kept_total", "Kept.", {{"result", "hit"}}, [&] { return double(kept_elsewhere); });
+  r.AddGaugeCallback("sluice_size", "Size.", {}, [] { return 9.0; });
+  kept_elsewhere = 12;
+  std::string text = r.RenderPrometheus();
+  EXPECT_NE(text.find("# TYPE sluice_kept_total counter\nsluice_kept_total{result=\"hit\"} 12\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(r.CounterSum("sluice_kept_total"), 12u);
+  EXPECT_EQ(r.CounterSum("sluice_size"), 0u);  // a gauge is not summed as a counter
+}
+
 TEST(Registry, RendersHelpAndTypeForEveryFamily) {
   Registry r;
   FoldedCounter c(&r, "sluice_x_total", "X things.", "event", 2);

@@ -26,14 +26,14 @@ TEST(ReadCacheTest, KeepsWhatWasReadAndForgetsWhatIsInvalidated) {
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->record, "rec-a");
   EXPECT_EQ(a->attributes, "{\"plan\":\"pro\"}");
-  EXPECT_EQ(cache.entries(), 1u);
-  EXPECT_EQ(cache.hits(), 1u);
-  EXPECT_EQ(cache.misses(), 1u);
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_EQ(cache.stats().hits, 1u);
+  EXPECT_EQ(cache.stats().misses, 1u);
 
   cache.Invalidate("ua");
   EXPECT_EQ(cache.Lookup("ua"), nullptr);
-  EXPECT_EQ(cache.entries(), 0u);
-  EXPECT_EQ(cache.charged_bytes(), 0u);
+  EXPECT_EQ(cache.stats().entries, 0u);
+  EXPECT_EQ(cache.stats().charged_bytes, 0u);
   EXPECT_EQ(a->record, "rec-a");  // a reader still holding the old entry keeps it intact
 }
 
@@ -57,20 +57,40 @@ TEST(ReadCacheTest, AnInsertReadBeforeAWriteIsRefused) {
   EXPECT_EQ(cache.Lookup("ua")->record, "new");
 }
 
-TEST(ReadCacheTest, StaysWithinItsCapacity) {
+TEST(ReadCacheTest, StaysWithinItsCapacityEvictingTheOldestFirst) {
   constexpr size_t kCapacity = 256 << 10;
   ReadCache cache(kCapacity);
   const std::string record(400, 'r');
   for (int i = 0; i < 5000; ++i) cache.Insert("u" + std::to_string(i), cache.Ticket(), MakeEntry(record));
-  EXPECT_LE(cache.charged_bytes(), kCapacity);
-  EXPECT_GT(cache.entries(), 100u);  // evicts as needed, not everything
-  EXPECT_LT(cache.entries(), 5000u);
+  const ReadCache::Stats stats = cache.stats();
+  EXPECT_LE(stats.charged_bytes, kCapacity);
+  EXPECT_GT(stats.entries, 300u);  // evicts as needed, not everything
+  EXPECT_LT(stats.entries, 5000u);
   size_t found = 0;
   for (int i = 0; i < 5000; ++i) found += cache.Lookup("u" + std::to_string(i)) != nullptr;
-  EXPECT_EQ(found, cache.entries());
+  EXPECT_EQ(found, stats.entries);
+  EXPECT_NE(cache.Lookup("u4999"), nullptr);  // the newest stay, the oldest went
+  EXPECT_EQ(cache.Lookup("u0"), nullptr);
   // An entry larger than a shard's share is never kept.
   cache.Insert("huge", cache.Ticket(), MakeEntry(std::string(kCapacity, 'h')));
   EXPECT_EQ(cache.Lookup("huge"), nullptr);
+}
+
+TEST(ReadCacheTest, InvalidatedEntriesLeaveNoEvictionRecordsBehindForever) {
+  ReadCache cache(64 << 20);
+  // One hot profile read and rewritten over and over: the cache holds one
+  // entry, whatever the FIFO kept of the earlier ones is compacted away.
+  for (int i = 0; i < 100000; ++i) {
+    cache.Insert("uhot", cache.Ticket(), MakeEntry("v" + std::to_string(i)));
+    cache.Invalidate("uhot");
+  }
+  cache.Insert("uhot", cache.Ticket(), MakeEntry("last"));
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_LE(cache.stats().fifo_records, 2u + 64u * 64u);
+  EXPECT_EQ(cache.Lookup("uhot")->record, "last");
+  cache.InvalidateAll();
+  EXPECT_EQ(cache.stats().entries, 0u);
+  EXPECT_EQ(cache.stats().charged_bytes, 0u);
 }
 
 TEST(ReadCacheTest, ZeroCapacityKeepsNothing) {
@@ -78,7 +98,7 @@ TEST(ReadCacheTest, ZeroCapacityKeepsNothing) {
   EXPECT_FALSE(cache.enabled());
   cache.Insert("ua", cache.Ticket(), MakeEntry("rec"));
   EXPECT_EQ(cache.Lookup("ua"), nullptr);
-  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(cache.stats().entries, 0u);
 }
 
 class ReadCacheStoreTest : public ProfileFixture {};
