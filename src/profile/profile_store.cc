@@ -3,6 +3,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -223,6 +224,13 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   impl->block_cache = table.block_cache;
   impl->read_cache = std::make_unique<ReadCache>(options.read_cache_bytes);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // A checkpoint writes its profiles in key order (one batch, one writer):
+  // with a hint per key kind (the first byte), each skip-list insert starts
+  // from the previous one instead of the list's head. The memtable insert
+  // was ~20 % of the consumer; this made it ×1.11–1.19 faster end to end
+  // (docs/benchmarks.md). Hints apply to non-concurrent inserts only, which
+  // a single writer's batches are.
+  cf_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
