@@ -85,10 +85,10 @@ Status ForEachEvent(log::Log& lg, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 7) {
+  if (argc < 2 || argc > 8) {
     std::fprintf(stderr,
                  "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000] [CHECKPOINT_MS=1000] "
-                 "[CHECKPOINT_EVENTS=100000] [BOTH_IDS=0]\n");
+                 "[CHECKPOINT_EVENTS=1000000] [BOTH_IDS=0] [CHECKPOINT_PROFILES=100000]\n");
     return 2;
   }
   const std::string dir = argv[1];
@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   // 1: every event also carries the user's anonymousId (a browser SDK after
   // login), so each one asks the identity graph for that link.
   const bool both_ids = argc > 6 && std::string_view(argv[6]) == "1";
+  const uint64_t checkpoint_profiles = argc > 7 ? std::stoull(argv[7]) : defaults.checkpoint_profiles;
   std::filesystem::remove_all(dir);
   log::LogOptions lo;
   lo.dir = dir + "/log";
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
     po.max_hot_profiles = users + 1;
     po.checkpoint_interval_ms = checkpoint_ms;
     po.checkpoint_events = checkpoint_events;
+    po.checkpoint_profiles = checkpoint_profiles;
     // The sweep gets credit only when this clock moves: none during the
     // catch-up, a whole pass (USERS profiles) when it moves one second.
     UnixMicros clock_now = NowMicros();

@@ -9,7 +9,8 @@
 //
 // Invariants:
 // - Exactly once. The builder keeps hot profiles in memory and checkpoints
-//   every checkpoint_interval_ms or checkpoint_events: the dirty profiles,
+//   every checkpoint_interval_ms, checkpoint_profiles dirty profiles or
+//   checkpoint_events events, whichever comes first: the dirty profiles,
 //   identity links, attribute updates, segment index changes, late events
 //   kept for quarantine, the watermark and the next log offset go in ONE
 //   RocksDB WriteBatch (synced). On open it resumes at that offset, so after
@@ -112,8 +113,14 @@ struct ProfileOptions {
   std::string features_yaml;
   std::vector<SegmentDefinition> segments;
   std::string segment_webhook;  // "" → none; else http(s) URL, one POST per change
+  // A checkpoint is written when the first of these is reached. The
+  // interval bounds how stale a read is; the dirty profiles bound the
+  // memory held for, and the size of, one checkpoint (each is encoded and
+  // written once however many events changed it); the events bound the
+  // replay after a crash while catching up a backlog.
   int64_t checkpoint_interval_ms = 1000;
-  uint64_t checkpoint_events = 100'000;
+  uint64_t checkpoint_profiles = 100'000;
+  uint64_t checkpoint_events = 1'000'000;
   // After a checkpoint, hot (in-memory) profiles beyond this are dropped;
   // they are read back from RocksDB on their next event.
   size_t max_hot_profiles = 200'000;

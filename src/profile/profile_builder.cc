@@ -172,6 +172,7 @@ struct ProfileBuilder::Impl {
   bool CheckpointDue() const {
     // dirty without events: profiles the sweep found in or out of a segment.
     return events_since_checkpoint >= store->options.checkpoint_events ||
+           dirty.size() >= store->options.checkpoint_profiles ||
            ((events_since_checkpoint > 0 || !dirty.empty()) &&
             SteadyMillis() - last_checkpoint_ms >= store->options.checkpoint_interval_ms);
   }

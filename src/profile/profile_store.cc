@@ -137,6 +137,7 @@ Status ValidateProfileOptions(const ProfileOptions& options) {
   SLUICE_RETURN_IF_ERROR(CompileSegments(options, set).status());
   if (options.checkpoint_interval_ms < 1) return Status::InvalidArgument("profiles checkpoint interval must be positive");
   if (options.checkpoint_events < 1) return Status::InvalidArgument("profiles checkpoint_events must be positive");
+  if (options.checkpoint_profiles < 1) return Status::InvalidArgument("profiles checkpoint_profiles must be positive");
   return Status::Ok();
 }
 

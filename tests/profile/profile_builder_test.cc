@@ -27,6 +27,35 @@ TEST_F(ProfileBuilderTest, CountsEveryEventOfEveryUser) {
   EXPECT_EQ(builder_->checkpointed().value, 300u);
 }
 
+// A checkpoint is due at whichever bound comes first: the interval (an hour
+// here, never), checkpoint_profiles changed profiles, checkpoint_events.
+TEST_F(ProfileBuilderTest, CheckpointsWhenEnoughProfilesChangedOrEnoughEventsArrived) {
+  std::vector<Event> events;
+  for (int i = 0; i < 200; ++i) events.push_back(MakeEvent(EventType::kTrack, "u" + std::to_string(i % 50), "", kBase + i));
+  Append(events);
+  options_.checkpoint_interval_ms = 3'600'000;
+  options_.checkpoint_events = 1'000'000;
+  options_.checkpoint_profiles = 10;
+  OpenStore();
+  ASSERT_TRUE(builder_->CatchUp().ok());
+  // 200 events over 50 users: a checkpoint each time 10 profiles are dirty.
+  EXPECT_EQ(metrics_->CounterSum("sluice_profile_checkpoints_total"), 20u);
+  EXPECT_EQ(Feature("u7", "events_lifetime"), 4);
+
+  // One user: never 10 dirty profiles; the event bound checkpoints instead.
+  std::vector<Event> one_user;
+  for (int i = 0; i < 95; ++i) one_user.push_back(MakeEvent(EventType::kTrack, "solo", "", kBase + 1000 + i));
+  Append(one_user);
+  options_.checkpoint_events = 10;
+  OpenStore();
+  ASSERT_TRUE(builder_->CatchUp().ok());
+  EXPECT_EQ(metrics_->CounterSum("sluice_profile_checkpoints_total"), 10u);  // 9 full, the rest at the end
+  EXPECT_EQ(Feature("solo", "events_lifetime"), 95);
+
+  options_.checkpoint_profiles = 0;
+  EXPECT_EQ(ValidateProfileOptions(options_).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(ProfileBuilderTest, UnknownIdIsNotFoundAndFieldsSelectSections) {
   Append({MakeEvent(EventType::kTrack, "u1", "a1", kBase)});
   OpenStore();
