@@ -1099,19 +1099,20 @@ struct UserState {
   static_assert(kFitSlot<WindowedState<CountCell>, WindowedState<SumCell>, WindowedState<ExtremeCell<false>>,
                          WindowedState<ExtremeCell<true>>, WindowedState<DistinctCell>, WindowedState<PickCell<false>>,
                          WindowedState<PickCell<true>>, WindowedState<TimeCell>, WindowedState<TopCell>, SessionState>);
-  // Inline up to kInlineSlots features (the defaults have 11): the slots share
-  // the state's allocation, so reaching them is not a second dependent miss.
-  static constexpr size_t kInlineSlots = 12;
-  using Slots = boost::container::small_vector<Slot, kInlineSlots>;
-  Slots slots;
-  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
+  // First, so what every Apply reads before the slots (and the slots'
+  // address) is one cache line.
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
   // min over slots' next_change (derived, not encoded).
   UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
   UnixMicros oldest = 0;
-
+  // Inline up to kInlineSlots features (the defaults have 11): the slots share
+  // the state's allocation, so reaching them is not a second dependent miss.
+  static constexpr size_t kInlineSlots = 12;
+  using Slots = boost::container::small_vector<Slot, kInlineSlots>;
+  Slots slots;
+  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
 
   void PrefetchSlots() const {
     const char* bytes = reinterpret_cast<const char*>(slots.data());
