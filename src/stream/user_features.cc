@@ -605,10 +605,12 @@ class Buckets {
   // BucketOf(f, t), without its division when `t` falls in the newest
   // bucket, where events mostly land.
   int64_t IndexOf(const CompiledFeature& f, UnixMicros t) const {
-    if (!buckets_.empty() && !f.lifetime) {
-      int64_t newest = buckets_.back().first;
-      UnixMicros start = newest * f.width_us;
-      if (t >= start && t - start < f.width_us) return newest;
+    // Decoded indexes are only bounded by ±2^62: such a bucket's range may
+    // not be representable, and then it is not the event's.
+    UnixMicros start, end;
+    if (!buckets_.empty() && !f.lifetime && !__builtin_mul_overflow(buckets_.back().first, f.width_us, &start) &&
+        !__builtin_add_overflow(start, f.width_us, &end) && t >= start && t < end) {
+      return buckets_.back().first;
     }
     return BucketOf(f, t);
   }
