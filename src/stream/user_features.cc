@@ -171,18 +171,29 @@ struct EvalContext {
 // elements: capacity doubles from 1 but never passes `max`, so the memory
 // bound holds while most cells (a bucket's one or two values) stay small.
 // Before any iterator is taken: it may reallocate.
-template <typename T>
-void GrowBounded(std::vector<T>* v, size_t max) {
+template <typename Container>
+void GrowBounded(Container* v, size_t max) {
   if (v->size() < v->capacity()) return;
   v->reserve(std::min(max, std::max<size_t>(1, 2 * v->capacity())));
 }
+// Heap bytes of a vector that keeps its first N elements inline: none until
+// it outgrows them.
+template <typename T, size_t N>
+size_t SpilledBytes(const boost::container::small_vector<T, N>& v) {
+  return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
+}
+
 // What a feature keeps per bucket. Each: Add one input, Merge another cell
 // (`bounded`: a state merge keeps the cell's bound; a window sum for Evaluate
 // need not), Encode/Decode, heap bytes, and the value of a window of them.
+// kInlineBuckets: how many of a feature's buckets live inline in the user's
+// slot (the most that fit in UserState::Slot::kStateBytes), so a feature
+// with few buckets takes no heap block of its own.
 
 struct CountCell {
   static constexpr CellKind kKind = CellKind::kCount;
   static constexpr size_t kMaxHeapBytes = 0;
+  static constexpr size_t kInlineBuckets = 6;
   uint64_t n = 0;
   static bool Accepts(const Input&) { return true; }
   void Add(const Input&) { ++n; }
@@ -196,6 +207,7 @@ struct CountCell {
 struct SumCell {
   static constexpr CellKind kKind = CellKind::kSum;
   static constexpr size_t kMaxHeapBytes = 0;
+  static constexpr size_t kInlineBuckets = 1;
   // Values are summed as integers of millionths: integer addition is
   // associative, so any order gives the same bits. 2^127 millionths is
   // far beyond any sum of doubles clamped to ±9.2e12 each.
@@ -241,6 +253,7 @@ template <bool kIsMax>
 struct ExtremeCell {
   static constexpr CellKind kKind = kIsMax ? CellKind::kMax : CellKind::kMin;
   static constexpr size_t kMaxHeapBytes = 0;
+  static constexpr size_t kInlineBuckets = 4;
   bool has = false;
   double v = 0;
   void Offer(double x) {
@@ -277,7 +290,9 @@ struct ExtremeCell {
 struct DistinctCell {
   static constexpr CellKind kKind = CellKind::kDistinct;
   static constexpr size_t kMaxHeapBytes = (kDistinctSketchK + 1) * sizeof(uint64_t);
-  std::vector<uint64_t> hashes;  // ascending
+  static constexpr size_t kInlineHashes = 2;
+  static constexpr size_t kInlineBuckets = 1;
+  boost::container::small_vector<uint64_t, kInlineHashes> hashes;  // ascending
   bool saturated = false;        // a hash was ever cut: more than K distinct values
   void Insert(uint64_t h, bool bounded) {
     if (bounded) GrowBounded(&hashes, kDistinctSketchK + 1);
@@ -323,7 +338,7 @@ struct DistinctCell {
     }
     return true;
   }
-  size_t HeapBytes() const { return hashes.capacity() * sizeof(uint64_t); }
+  size_t HeapBytes() const { return SpilledBytes(hashes); }
   Value Result(const FeatureDefinition&, const EvalContext&) const {
     if (!saturated) return Value::Number(static_cast<double>(hashes.size()));
     // The K-th smallest of n uniform hashes sits near K/n of the range.
@@ -337,6 +352,7 @@ template <bool kIsLast>
 struct PickCell {
   static constexpr CellKind kKind = kIsLast ? CellKind::kLast : CellKind::kFirst;
   static constexpr size_t kMaxHeapBytes = 2 * kMaxValueBytes + 1;
+  static constexpr size_t kInlineBuckets = 1;
   bool has = false;
   UnixMicros t = 0;
   uint64_t tie = 0;
@@ -383,6 +399,7 @@ struct PickCell {
 struct TimeCell {
   static constexpr CellKind kKind = CellKind::kTime;
   static constexpr size_t kMaxHeapBytes = 0;
+  static constexpr size_t kInlineBuckets = 4;
   bool has = false;
   UnixMicros t = 0;
   static bool Accepts(const Input&) { return true; }
@@ -422,7 +439,10 @@ struct TopCell {
     std::string text;
   };
   static constexpr size_t kMaxHeapBytes = (kTopSampleK + 1) * (sizeof(Entry) + kMaxTopValueBytes + 1);
-  std::vector<Entry> entries;  // ascending hash
+  // Most buckets see one value: it stays inline.
+  static constexpr size_t kInlineEntries = 1;
+  static constexpr size_t kInlineBuckets = 1;
+  boost::container::small_vector<Entry, kInlineEntries> entries;  // ascending hash
 
   void Count(uint64_t h, uint64_t count, std::string_view text, bool bounded) {
     if (bounded) GrowBounded(&entries, kTopSampleK + 1);
@@ -473,7 +493,7 @@ struct TopCell {
     return true;
   }
   size_t HeapBytes() const {
-    size_t bytes = entries.capacity() * sizeof(Entry);
+    size_t bytes = SpilledBytes(entries);
     for (const auto& e : entries) bytes += e.text.capacity() > 15 ? e.text.capacity() + 1 : 0;
     return bytes;
   }
@@ -490,6 +510,7 @@ struct TopCell {
 struct SessionCell {
   static constexpr CellKind kKind = CellKind::kSession;
   static constexpr size_t kMaxHeapBytes = 0;
+  static constexpr size_t kInlineBuckets = 1;
   uint64_t sessions = 0;
   uint64_t total_us = 0;
   void Merge(const SessionCell& o, bool) {
@@ -581,6 +602,18 @@ class Buckets {
     if (!create) return nullptr;
     return &buckets_.insert(it, {index, Cell{}})->second;
   }
+  // BucketOf(f, t), without its division when `t` falls in the newest
+  // bucket, where events mostly land.
+  int64_t IndexOf(const CompiledFeature& f, UnixMicros t) const {
+    // Decoded indexes are only bounded by ±2^62: such a bucket's range may
+    // not be representable, and then it is not the event's.
+    UnixMicros start, end;
+    if (!buckets_.empty() && !f.lifetime && !__builtin_mul_overflow(buckets_.back().first, f.width_us, &start) &&
+        !__builtin_add_overflow(start, f.width_us, &end) && t >= start && t < end) {
+      return buckets_.back().first;
+    }
+    return BucketOf(f, t);
+  }
   void DropBefore(int64_t index) {
     auto it = std::lower_bound(buckets_.begin(), buckets_.end(), index,
                                [](const auto& b, int64_t i) { return b.first < i; });
@@ -629,7 +662,7 @@ class Buckets {
     return true;
   }
   size_t MemoryBytes() const {
-    size_t bytes = buckets_.capacity() * sizeof(std::pair<int64_t, Cell>);
+    size_t bytes = SpilledBytes(buckets_);
     for (const auto& b : buckets_) bytes += b.second.HeapBytes();
     return bytes;
   }
@@ -643,10 +676,8 @@ class Buckets {
   UnixMicros NextDrop(const CompiledFeature& f, const FeatureDefinition& def) const {
     return buckets_.empty() ? INT64_MAX : DropTime(f, def, buckets_.front().first);
   }
-  const std::vector<std::pair<int64_t, Cell>>& all() const { return buckets_; }
-
  private:
-  std::vector<std::pair<int64_t, Cell>> buckets_;
+  boost::container::small_vector<std::pair<int64_t, Cell>, Cell::kInlineBuckets> buckets_;
 };
 
 template <typename Cell>
@@ -657,8 +688,10 @@ class WindowedState final : public FeatureState {
            UnixMicros newest) override {
     // A bucket only for events the cell takes, so no empty cells are kept.
     if (!Cell::Accepts(in)) return;
-    int64_t index = BucketOf(f, in.t);
-    if (index < OldestBucket(f, def, newest)) return;
+    // Both without a division (a few per event otherwise): DropTime is the
+    // test index < OldestBucket(newest) multiplied out.
+    int64_t index = buckets_.IndexOf(f, in.t);
+    if (newest >= DropTime(f, def, index)) return;
     buckets_.Find(index, true)->Add(in);
   }
   void Advance(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&, UnixMicros newest) override {
@@ -770,7 +803,7 @@ class SessionState final : public FeatureState {
     }
     return true;
   }
-  size_t HeapBytes() const override { return folded_.MemoryBytes() + open_.capacity() * sizeof(Interval); }
+  size_t HeapBytes() const override { return folded_.MemoryBytes() + SpilledBytes(open_); }
   void CloneInto(void* where) const override { new (where) SessionState(*this); }
   void MoveInto(void* where) override { new (where) SessionState(std::move(*this)); }
   void Prefetch() const override {
@@ -796,12 +829,11 @@ class SessionState final : public FeatureState {
   // (those are ≥ newest − out_of_orderness − allowed_lateness, a gap or more after).
   void Fold(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions& wo, UnixMicros newest) {
     UnixMicros horizon = newest - wo.out_of_orderness_us - wo.allowed_lateness_us - def.session_gap_us;
-    int64_t oldest = OldestBucket(f, def, newest);
     size_t folded = 0;
     while (folded < open_.size() && open_[folded].end < horizon) {
       const Interval& iv = open_[folded++];
       int64_t index = BucketOf(f, iv.start);
-      if (index < oldest) continue;
+      if (newest >= DropTime(f, def, index)) continue;  // before OldestBucket(newest)
       SessionCell* cell = folded_.Find(index, true);
       cell->sessions += 1;
       cell->total_us += static_cast<uint64_t>(iv.end - iv.start);
@@ -810,7 +842,9 @@ class SessionState final : public FeatureState {
   }
 
   Buckets<SessionCell> folded_;
-  std::vector<Interval> open_;  // ascending, each a gap or more after the previous
+  // Ascending, each a gap or more after the previous; usually one or two.
+  static constexpr size_t kInlineOpen = 2;
+  boost::container::small_vector<Interval, kInlineOpen> open_;
 };
 
 // Constructs an empty state of `kind` at `where` (a slot's inline storage).
@@ -1008,8 +1042,9 @@ size_t MaxFeatureStateBytes(const CompiledFeature& f, const WatermarkOptions& wo
     // Kept: the window's buckets plus the one it straddles; tumbling: two.
     buckets = f.window_us > 0 ? static_cast<size_t>((f.window_us + f.width_us - 1) / f.width_us) + 1 : 2;
   }
-  // A vector grown one push at a time holds at most twice its size.
-  // The state object itself is inline in the user's slot (BaseUserStateBytes).
+  // A vector grown one push at a time holds at most twice its size. The
+  // state object and its first kInlineBuckets cells are inline in the user's
+  // slot (BaseUserStateBytes): heap only beyond them, counted here in full.
   size_t bytes = 2 * buckets * CellBytes(f.cell);
   if (f.session) {
     // Open sessions are a gap apart within out_of_orderness + allowed_lateness + gap of the newest.
@@ -1030,7 +1065,8 @@ struct UserState {
   // event reaches a feature's buckets without first loading a heap object.
   class Slot {
    public:
-    static constexpr size_t kStateBytes = 56;
+    // Room for a state and its first buckets (each cell's kInlineBuckets).
+    static constexpr size_t kStateBytes = 128;
     uint64_t fingerprint = 0;
     // The state's NextChange, so Apply need not touch a state whose Advance
     // would do nothing (derived, not encoded).
@@ -1067,25 +1103,29 @@ struct UserState {
     const FeatureState* state() const { return std::launder(reinterpret_cast<const FeatureState*>(storage_)); }
 
    private:
-    // Pointer-aligned and the flag after it: a slot is 80 bytes, not 96.
-    alignas(8) unsigned char storage_[kStateBytes];
+    // Aligned for SumCell's __int128.
+    alignas(16) unsigned char storage_[kStateBytes];
     bool has_ = false;
   };
-  static_assert(sizeof(SessionState) <= Slot::kStateBytes && sizeof(WindowedState<TopCell>) <= Slot::kStateBytes);
-  static_assert(alignof(SessionState) <= 8 && alignof(WindowedState<SumCell>) <= 8);
-  // Inline up to kInlineSlots features (the defaults have 11): the slots share
-  // the state's allocation, so reaching them is not a second dependent miss.
-  static constexpr size_t kInlineSlots = 12;
-  using Slots = boost::container::small_vector<Slot, kInlineSlots>;
-  Slots slots;
-  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
+  template <typename... States>
+  static constexpr bool kFitSlot = ((sizeof(States) <= Slot::kStateBytes && alignof(States) <= 16) && ...);
+  static_assert(kFitSlot<WindowedState<CountCell>, WindowedState<SumCell>, WindowedState<ExtremeCell<false>>,
+                         WindowedState<ExtremeCell<true>>, WindowedState<DistinctCell>, WindowedState<PickCell<false>>,
+                         WindowedState<PickCell<true>>, WindowedState<TimeCell>, WindowedState<TopCell>, SessionState>);
+  // First, so what every Apply reads before the slots (and the slots'
+  // address) is one cache line.
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown
   // min over slots' next_change (derived, not encoded).
   UnixMicros next_advance = INT64_MIN;
   bool has_events = false;
   UnixMicros newest = 0;
   UnixMicros oldest = 0;
-
+  // Inline up to kInlineSlots features (the defaults have 11): the slots share
+  // the state's allocation, so reaching them is not a second dependent miss.
+  static constexpr size_t kInlineSlots = 12;
+  using Slots = boost::container::small_vector<Slot, kInlineSlots>;
+  Slots slots;
+  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
 
   void PrefetchSlots() const {
     const char* bytes = reinterpret_cast<const char*>(slots.data());
