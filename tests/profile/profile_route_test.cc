@@ -97,6 +97,7 @@ TEST(ProfilesConfigTest, SectionIsParsedAndCheckedAtLoad) {
   auto c = server::LoadServerConfig(write("ok.yaml", R"(
 profiles:
   checkpoint_interval_ms: 250
+  checkpoint_profiles: 5000
   segment_sweep_per_second: 500
   segments:
     - name: power_users
@@ -118,6 +119,8 @@ profiles:
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->profiles_enabled);
   EXPECT_EQ(c->profiles.checkpoint_interval_ms, 250);
+  EXPECT_EQ(c->profiles.checkpoint_profiles, 5000u);
+  EXPECT_EQ(c->profiles.checkpoint_events, 1'000'000u);  // default kept
   EXPECT_EQ(c->profiles.segment_sweep_per_second, 500u);
   EXPECT_EQ(c->profiles.block_cache_bytes, size_t{64} << 20);
   EXPECT_EQ(c->profiles.read_cache_bytes, 0u);
@@ -143,7 +146,7 @@ profiles:
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
                           "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
                           "profiles: {block_cache_mb: 0}\n", "profiles: {segment_sweep_per_second: -1}\n", "profiles: {block_cache_mb: 2000000}\n",
-                          "profiles: {read_cache_mb: -1}\n",
+                          "profiles: {read_cache_mb: -1}\n", "profiles: {checkpoint_profiles: 0}\n",
                           "profiles: {identity: {limit: {user_id: 1}}}\n", "profiles: {identity: {limits: {users: 1}}}\n",
                           "profiles: {identity: {external_id_traits: {crm_id: ''}}}\n",
                           "profiles: {identity: {phone_default_country: '+44'}}\n",
