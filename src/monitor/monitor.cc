@@ -102,20 +102,22 @@ Histogram* Registry::GetHistogram(std::string_view name, std::string_view help, 
   return c->histogram.get();
 }
 
-void Registry::AddGaugeCallback(std::string_view name, std::string_view help, const Labels& labels,
-                                std::function<double()> read) {
+void Registry::AddCallback(std::string_view name, std::string_view help, Type type, const Labels& labels,
+                           std::function<double()> read) {
   std::lock_guard<std::mutex> lock(mu_);
   bool created;
-  Child* c = FindOrAdd(name, help, Type::kGauge, labels, &created);
+  Child* c = FindOrAdd(name, help, type, labels, &created);
   c->read = std::move(read);
+}
+
+void Registry::AddGaugeCallback(std::string_view name, std::string_view help, const Labels& labels,
+                                std::function<double()> read) {
+  AddCallback(name, help, Type::kGauge, labels, std::move(read));
 }
 
 void Registry::AddCounterCallback(std::string_view name, std::string_view help, const Labels& labels,
                                   std::function<double()> read) {
-  std::lock_guard<std::mutex> lock(mu_);
-  bool created;
-  Child* c = FindOrAdd(name, help, Type::kCounter, labels, &created);
-  c->read = std::move(read);
+  AddCallback(name, help, Type::kCounter, labels, std::move(read));
 }
 
 namespace {

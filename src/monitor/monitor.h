@@ -152,6 +152,8 @@ class Registry {
     std::vector<std::unique_ptr<Child>> children;
   };
   Child* FindOrAdd(std::string_view name, std::string_view help, Type type, const Labels& labels, bool* created);
+  void AddCallback(std::string_view name, std::string_view help, Type type, const Labels& labels,
+                   std::function<double()> read);
 
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;
