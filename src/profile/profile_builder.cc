@@ -102,6 +102,9 @@ struct ProfileBuilder::Impl {
   std::string sweep_from;
   UnixMicros sweep_clock = 0;
   double sweep_credit = 0;
+  // The segment index held a segment no longer configured at Open: the sweep
+  // then runs even with no segments configured, to drop those memberships.
+  bool unconfigured_segments_indexed = false;
   std::vector<char> segment_in;  // EvaluateRules' answer, by store->segments index
   ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
   bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
@@ -174,6 +177,10 @@ struct ProfileBuilder::Impl {
   // as the sweep's credit allows) and marks dirty those whose membership
   // changed: the next checkpoint writes their changes as an event's.
   Status SweepSegments();
+  bool SegmentConfigured(std::string_view name) const {
+    return std::any_of(store->segments.begin(), store->segments.end(),
+                       [&](const CompiledSegment& seg) { return seg.name == name; });
+  }
   bool CheckpointDue() const {
     // dirty without events: profiles the sweep found in or out of a segment.
     return events_since_checkpoint >= store->options.checkpoint_events ||
@@ -206,6 +213,17 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   m.watermark = stream::Watermark(m.set->watermark().out_of_orderness_us);
   m.clock = store->options().clock ? store->options().clock : [] { return NowMicros(); };
   m.sweep_clock = m.clock();
+  {
+    // One Seek per distinct segment name in the index (keys are NAME\0KEY).
+    std::unique_ptr<rocksdb::Iterator> it(m.store->db->NewIterator(rocksdb::ReadOptions(), m.store->segment_index));
+    for (it->SeekToFirst(); it->Valid() && !m.unconfigured_segments_indexed;) {
+      const std::string_view k = it->key().ToStringView();
+      const std::string name(k.substr(0, k.find('\0')));
+      m.unconfigured_segments_indexed = !m.SegmentConfigured(name);
+      it->Seek(name + '\x01');
+    }
+    SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read the segment index"));
+  }
   m.events_total = metrics->GetCounter("sluice_profile_events_total", "Events applied to profiles (late ones included).");
   constexpr const char* kLate = "sluice_profile_late_events_total";
   constexpr const char* kLateHelp = "Events behind the watermark by more than allowed_lateness, by what the late policy did.";
@@ -777,7 +795,7 @@ Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
 
 Status ProfileBuilder::Impl::SweepSegments() {
   const uint64_t rate = store->options.segment_sweep_per_second;
-  if (rate == 0 || store->segments.empty()) return Status::Ok();
+  if (rate == 0 || (store->segments.empty() && !unconfigured_segments_indexed)) return Status::Ok();
   const UnixMicros now = clock();
   const double elapsed_s = static_cast<double>(std::max<int64_t>(0, now - sweep_clock)) / kMicrosPerSecond;
   sweep_clock = now;
@@ -796,7 +814,10 @@ Status ProfileBuilder::Impl::SweepSegments() {
                                    [&](const SegmentMembership& s) { return s.name == store->segments[i].name; });
       if (was != static_cast<bool>(segment_in[i])) return true;
     }
-    return false;
+    // A membership of a segment no longer configured: the checkpoint drops
+    // it and its index entry (EvaluateSegments).
+    return std::any_of(p.record.segments.begin(), p.record.segments.end(),
+                       [&](const SegmentMembership& s) { return !SegmentConfigured(s.name); });
   };
   uint64_t visited = 0;
   for (it->Seek(sweep_from); it->Valid() && sweep_credit >= 1; it->Next()) {
@@ -854,8 +875,13 @@ Status ProfileBuilder::Impl::EvaluateSegments(const std::string& key, HotProfile
       changes->push_back({key, i, false, now});
     }
   }
-  // Memberships of segments no longer configured are dropped silently (the
-  // index keeps them until the profile changes; SegmentSize counts them).
+  // Memberships of segments no longer configured are dropped with their
+  // index entries, silently: no counter or webhook speaks for a segment
+  // that is gone. The sweep finds such profiles, so within one pass the
+  // index holds only configured segments.
+  for (const SegmentMembership& s : p.record.segments) {
+    if (!SegmentConfigured(s.name)) batch->Delete(store->segment_index, SegmentIndexKey(s.name, key));
+  }
   p.record.segments = std::move(kept);
   return Status::Ok();
 }
@@ -906,7 +932,9 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
       AppendJsonObject(&value, attributes);
       batch.Put(store->attributes, key, value);
     }
-    if (!store->segments.empty()) SLUICE_RETURN_IF_ERROR(EvaluateSegments(key, p, attributes, now, &batch, &changes));
+    if (!store->segments.empty() || !p.record.segments.empty()) {
+      SLUICE_RETURN_IF_ERROR(EvaluateSegments(key, p, attributes, now, &batch, &changes));
+    }
     // Encoded into one buffer lent to the record, so a hot profile holds no
     // copy of its encoded state between checkpoints.
     state_buffer.clear();

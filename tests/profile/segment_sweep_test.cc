@@ -152,12 +152,48 @@ TEST_F(SegmentSweepTest, ZeroRateOrNoSegmentsDisablesIt) {
   EXPECT_TRUE(InSegment("u1", "active"));
   EXPECT_EQ(metrics_->CounterSum("sluice_profile_segment_sweep_profiles_total"), 0u);
 
+  // No segments configured: once the memberships of the removed ones are
+  // dropped (the index still names "active" here, so one pass runs), the
+  // sweep has nothing to do and stays off.
   options_.segment_sweep_per_second = 10'000;
   options_.segments.clear();
   OpenStore();
   now_ += kMicrosPerDay;
   ASSERT_TRUE(builder_->CatchUp().ok());
+  ASSERT_TRUE(builder_->Checkpoint().ok());
+  EXPECT_FALSE(InSegment("u1", "active")) << Get("u1");
+  EXPECT_EQ(*store_->SegmentSize("active"), 0u);
+  OpenStore();
+  now_ += kMicrosPerDay;
+  ASSERT_TRUE(builder_->CatchUp().ok());
   EXPECT_EQ(metrics_->CounterSum("sluice_profile_segment_sweep_profiles_total"), 0u);
+}
+
+// A segment removed from the configuration leaves no trace once the sweep
+// has passed: its memberships leave the profiles and its entries the index,
+// without counters or webhook posts (nothing speaks for a segment that is
+// gone), while the configured segments are untouched.
+TEST_F(SegmentSweepTest, ARemovedSegmentLeavesProfilesAndTheIndex) {
+  options_.segments = {{"active", "events_7d >= 5"}, {"anyone", "events_lifetime >= 1"}};
+  OpenStore();
+  AppendActiveUser();
+  now_ = kBase + kMicrosPerHour;
+  ASSERT_TRUE(builder_->CatchUp().ok());
+  ASSERT_TRUE(InSegment("u1", "active"));
+  ASSERT_EQ(*store_->SegmentSize("anyone"), 2u);
+
+  options_.segments = {{"active", "events_7d >= 5"}};
+  OpenStore();
+  now_ += kMicrosPerMinute;  // within the window: "active" does not change
+  ASSERT_TRUE(builder_->Poll().ok());
+  ASSERT_TRUE(builder_->Checkpoint().ok());
+  EXPECT_FALSE(InSegment("u1", "anyone")) << Get("u1");
+  EXPECT_FALSE(InSegment("u2", "anyone")) << Get("u2");
+  EXPECT_TRUE(InSegment("u1", "active")) << Get("u1");
+  EXPECT_EQ(*store_->SegmentSize("anyone"), 0u);
+  EXPECT_EQ(*store_->SegmentSize("active"), 1u);
+  EXPECT_EQ(metrics_->CounterSum("sluice_segment_left_total"), 0u);
+  EXPECT_EQ(Feature("u1", "events_lifetime"), 5);
 }
 
 TEST_F(SegmentSweepTest, LoadedAttributesAreSweptIntoSegments) {
