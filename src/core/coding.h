@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -37,6 +38,11 @@ inline void PutVarint64(std::string* dst, uint64_t v) {
 inline void PutLengthPrefixed(std::string* dst, std::string_view s) {
   PutVarint64(dst, s.size());
   dst->append(s.data(), s.size());
+}
+// varint count, then each string length-prefixed.
+inline void PutLengthPrefixedList(std::string* dst, const std::vector<std::string>& list) {
+  PutVarint64(dst, list.size());
+  for (const std::string& s : list) PutLengthPrefixed(dst, s);
 }
 
 // Cursor over an encoded buffer. Each Get* returns false (and leaves the
@@ -71,6 +77,18 @@ class Decoder {
     uint64_t n;
     if (!GetVarint64(&n) || static_cast<uint64_t>(end_ - p_) < n) return false;
     *s = std::string_view(p_, n); p_ += n; return true;
+  }
+  // What PutLengthPrefixedList wrote; replaces `out`'s contents.
+  bool GetLengthPrefixedList(std::vector<std::string>* out) {
+    uint64_t n;
+    if (!GetVarint64(&n) || n > remaining()) return false;
+    out->resize(n);
+    for (std::string& s : *out) {
+      std::string_view v;
+      if (!GetLengthPrefixed(&v)) return false;
+      s.assign(v);
+    }
+    return true;
   }
   bool done() const { return p_ == end_; }
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }

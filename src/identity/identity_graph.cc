@@ -580,20 +580,9 @@ bool GetString(Decoder* d, std::string* s) {
   return true;
 }
 
-bool GetStrings(Decoder* d, std::vector<std::string>* out) {
-  uint64_t n;
-  if (!d->GetVarint64(&n) || n > d->remaining()) return false;
-  out->resize(n);
-  for (std::string& s : *out) {
-    if (!GetString(d, &s)) return false;
-  }
-  return true;
-}
-
 void PutEvidence(std::string* out, const LinkEvidence& e) {
   PutLengthPrefixed(out, e.rule);
-  PutVarint64(out, e.fields.size());
-  for (const std::string& f : e.fields) PutLengthPrefixed(out, f);
+  PutLengthPrefixedList(out, e.fields);
   PutVarint64(out, e.distances.size());
   for (const FieldDistance& d : e.distances) {
     PutLengthPrefixed(out, d.field);
@@ -602,13 +591,12 @@ void PutEvidence(std::string* out, const LinkEvidence& e) {
   }
   PutDouble(out, e.score);
   PutFixed64(out, static_cast<uint64_t>(e.time_ms));
-  PutVarint64(out, e.message_ids.size());
-  for (const std::string& m : e.message_ids) PutLengthPrefixed(out, m);
+  PutLengthPrefixedList(out, e.message_ids);
 }
 
 bool GetEvidence(Decoder* d, LinkEvidence* e) {
   uint64_t n_dist;
-  if (!GetString(d, &e->rule) || !GetStrings(d, &e->fields) || !d->GetVarint64(&n_dist) || n_dist > d->remaining()) {
+  if (!GetString(d, &e->rule) || !d->GetLengthPrefixedList(&e->fields) || !d->GetVarint64(&n_dist) || n_dist > d->remaining()) {
     return false;
   }
   e->distances.resize(n_dist);
@@ -618,7 +606,7 @@ bool GetEvidence(Decoder* d, LinkEvidence* e) {
     fd.distance = static_cast<uint32_t>(dist);
   }
   uint64_t time;
-  if (!GetDouble(d, &e->score) || !d->GetFixed64(&time) || !GetStrings(d, &e->message_ids)) return false;
+  if (!GetDouble(d, &e->score) || !d->GetFixed64(&time) || !d->GetLengthPrefixedList(&e->message_ids)) return false;
   e->time_ms = static_cast<int64_t>(time);
   return true;
 }

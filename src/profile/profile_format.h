@@ -159,8 +159,7 @@ inline void EncodeProfileRecord(const ProfileRecord& r, std::string* out) {
   PutFixed64(out, static_cast<uint64_t>(r.last_received_us));
   PutLengthPrefixed(out, r.state);
   PutLengthPrefixed(out, r.traits);
-  PutVarint64(out, r.linked.size());
-  for (const std::string& id : r.linked) PutLengthPrefixed(out, id);
+  PutLengthPrefixedList(out, r.linked);
   PutVarint64(out, r.segments.size());
   for (const SegmentMembership& s : r.segments) {
     PutLengthPrefixed(out, s.name);
