@@ -365,7 +365,8 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
       res.keep_alive(false);
       requests->Inc();
       responses[4]->Inc();
-      co_await http::async_write(stream, res, kAsTuple);
+      SerializeResponse(res, false, &out);
+      co_await asio::async_write(stream, asio::buffer(out), kAsTuple);
       break;
     }
     if (ec) {
@@ -378,7 +379,8 @@ asio::awaitable<void> Collector::Impl::Session(tcp::socket socket) {
         res.prepare_payload();
         requests->Inc();
         responses[4]->Inc();
-        co_await http::async_write(stream, res, kAsTuple);
+        SerializeResponse(res, false, &out);
+        co_await asio::async_write(stream, asio::buffer(out), kAsTuple);
       }
       break;
     }
