@@ -7,12 +7,14 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <cstdio>
 #include <mutex>
 #include <set>
+#include <span>
 #include <thread>
 #include <memory>
 
@@ -86,7 +88,6 @@ struct ProfileBuilder::Impl {
   std::vector<std::pair<uint64_t, std::string>> late_kept;  // offset, payload
   uint64_t events_since_checkpoint = 0;
   int64_t last_checkpoint_ms = 0;
-  Event event;
   std::vector<stream::FeatureValue> values;
   std::string state_buffer;  // WriteCheckpoint's encoded feature state, reused
   // WriteCheckpoint's batch, cleared and reused: grown from empty each time,
@@ -162,7 +163,27 @@ struct ProfileBuilder::Impl {
                       uint64_t end, uint64_t* linked, uint64_t* queued);
   // Re-indexes `key`'s record and acts on its matches (after an identify).
   Status MatchProfile(const std::string& key, const Event& e, uint64_t end);
-  Status ApplyRecord(const log::Record& r);
+  // A log record read ahead of its turn: decoded (or why not), and the
+  // profile it will update, if hot, being loaded into the cache.
+  struct AheadRecord {
+    uint64_t offset = 0;
+    Status decoded = Status::Ok();
+    Event event;
+    std::string key;      // its profile key before identity resolution; empty: nothing to apply
+    std::string payload;  // kept for late_kept
+    HotProfile* profile = nullptr;  // a hint for PrefetchProfiles only: stale once a record is applied
+  };
+  // With 100k users and more, every event's profile is out of cache, and
+  // reaching it is a chain of dependent misses (hot map, profile, feature
+  // state, spilled buckets). Poll reads kReadAhead records, then prefetches
+  // their profiles stage by stage across the batch, so the misses of a
+  // batch overlap instead of queueing one event at a time.
+  static constexpr size_t kReadAhead = 16;
+  std::array<AheadRecord, kReadAhead> ahead;
+  void ReadAhead(const log::Record& r, AheadRecord* a);
+  void PrefetchProfiles(std::span<AheadRecord> batch);
+  // Applies a record ReadAhead decoded: in log order, one after the other.
+  Status ApplyAhead(const AheadRecord& a);
   Status WriteCheckpoint();
   void MarkDirty(const std::string& key, HotProfile* p) {
     if (p->dirty) return;
@@ -437,27 +458,60 @@ Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key
   return Status::Ok();
 }
 
-Status ProfileBuilder::Impl::ApplyRecord(const log::Record& r) {
-  if (r.type != kEventRecordType) return Status::Ok();
+void ProfileBuilder::Impl::ReadAhead(const log::Record& r, AheadRecord* a) {
+  a->offset = r.offset.value;
+  a->decoded = Status::Ok();
+  a->profile = nullptr;
+  a->key.clear();
+  if (r.type != kEventRecordType) return;
   EventHead head;
   Status st = PeekEvent(r.payload, &head);
-  if (st.ok() && head.quarantined) return Status::Ok();  // held back by the gate: not a fact about the user
-  if (st.ok()) st = DecodeEvent(r.payload, &event);
-  if (!st.ok()) return Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
-  if (event.user_id.empty() && event.anonymous_id.empty()) return Status::Ok();
-  watermark.Observe(event.timestamp_us);
-  SLUICE_RETURN_IF_ERROR(LinkIdentities(event, r.offset.value));
-  const std::string key = CanonicalKey(event.user_id.empty() ? AnonymousKey(event.anonymous_id) : UserKey(event.user_id));
+  if (st.ok() && head.quarantined) return;  // held back by the gate: not a fact about the user
+  if (st.ok()) st = DecodeEvent(r.payload, &a->event);
+  if (!st.ok()) {
+    a->decoded = Status::Corruption("log offset " + std::to_string(r.offset.value) + ": " + st.message());
+    return;
+  }
+  const Event& e = a->event;
+  if (e.user_id.empty() && e.anonymous_id.empty()) return;
+  a->key = e.user_id.empty() ? AnonymousKey(e.anonymous_id) : UserKey(e.user_id);
+  a->payload.assign(r.payload);
+}
+
+void ProfileBuilder::Impl::PrefetchProfiles(std::span<AheadRecord> batch) {
+  // Each stage loads what the next one reads, for the whole batch at once.
+  for (AheadRecord& a : batch) {
+    if (a.key.empty()) continue;
+    auto it = hot.find(CanonicalKey(a.key));
+    if (it == hot.end()) continue;
+    a.profile = it->second.get();
+    __builtin_prefetch(a.profile);
+  }
+  for (const AheadRecord& a : batch) {
+    if (a.profile) a.profile->features.PrefetchHead();
+  }
+  for (const AheadRecord& a : batch) {
+    if (a.profile) a.profile->features.Prefetch();
+  }
+}
+
+Status ProfileBuilder::Impl::ApplyAhead(const AheadRecord& a) {
+  SLUICE_RETURN_IF_ERROR(a.decoded);
+  if (a.key.empty()) return Status::Ok();
+  const Event& e = a.event;
+  watermark.Observe(e.timestamp_us);
+  SLUICE_RETURN_IF_ERROR(LinkIdentities(e, a.offset));
+  const std::string key = CanonicalKey(a.key);
   SLUICE_ASSIGN_OR_RETURN(HotProfile * p, Load(key, true));
-  stream::ApplyOutcome outcome = p->features.Apply(*set, event, watermark);
+  stream::ApplyOutcome outcome = p->features.Apply(*set, e, watermark);
   events_total->Inc();
   if (outcome != stream::ApplyOutcome::kApplied) late_total[static_cast<int>(outcome)]->Inc();
-  if (outcome == stream::ApplyOutcome::kLateQuarantine) late_kept.emplace_back(r.offset.value, std::string(r.payload));
-  if (NoteEventOnRecord(event, &p->record)) (void)MergeJsonObject(event.traits, &p->new_traits);
-  pending_newest_received_us = std::max(pending_newest_received_us, event.received_at_us);
+  if (outcome == stream::ApplyOutcome::kLateQuarantine) late_kept.emplace_back(a.offset, a.payload);
+  if (NoteEventOnRecord(e, &p->record)) (void)MergeJsonObject(e.traits, &p->new_traits);
+  pending_newest_received_us = std::max(pending_newest_received_us, e.received_at_us);
   MarkDirty(key, p);
   ++events_since_checkpoint;
-  if (event.type == EventType::kIdentify && !event.traits.empty()) return MatchProfile(key, event, r.offset.value + 1);
+  if (e.type == EventType::kIdentify && !e.traits.empty()) return MatchProfile(key, e, a.offset + 1);
   return Status::Ok();
 }
 
@@ -778,15 +832,25 @@ Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
   if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
   uint64_t n = 0;
   log::Record r;
-  bool has = false;
-  while (n < max_records) {
-    SLUICE_RETURN_IF_ERROR(m.reader->Next(&r, &has));
-    if (!has) break;
-    ++n;
-    SLUICE_RETURN_IF_ERROR(m.ApplyRecord(r));
-    m.next = log::LogOffset{r.offset.value + 1};
-    if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
+  bool has = true;
+  Status read = Status::Ok();
+  while (n < max_records && has && read.ok()) {
+    size_t count = 0;
+    while (count < Impl::kReadAhead && n + count < max_records) {
+      read = m.reader->Next(&r, &has);
+      if (!read.ok() || !has) break;
+      m.ReadAhead(r, &m.ahead[count++]);
+    }
+    // Records read before a read error are still applied, as they were read.
+    m.PrefetchProfiles(std::span(m.ahead.data(), count));
+    for (size_t i = 0; i < count; ++i) {
+      ++n;
+      SLUICE_RETURN_IF_ERROR(m.ApplyAhead(m.ahead[i]));
+      m.next = log::LogOffset{m.ahead[i].offset + 1};
+      if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
+    }
   }
+  SLUICE_RETURN_IF_ERROR(read);
   SLUICE_RETURN_IF_ERROR(m.SweepSegments());
   if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
   m.hot_count = m.hot.size();

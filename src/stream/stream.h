@@ -356,9 +356,14 @@ class UserFeatures {
   // REQUIRES: both were built with the same `set`.
   void Merge(const FeatureSet& set, const UserFeatures& other);
 
-  // Starts loading this state's memory into the cache; changes nothing. A
-  // caller about to visit many users (a checkpoint encoding each) calls it a
-  // few users ahead, so their cache misses overlap instead of queueing.
+  // Start loading this state's memory into the cache; they change nothing.
+  // A caller about to visit many users (a checkpoint encoding each, a builder
+  // applying a batch of events) calls them a few users ahead, so their cache
+  // misses overlap instead of queueing. PrefetchHead loads the state's own
+  // object (its header and inline slots) and touches nothing but this
+  // object; Prefetch reads that object to also load what its features hold
+  // on the heap, so it pays off once PrefetchHead's loads have landed.
+  void PrefetchHead() const;
   void Prefetch() const;
 
   // Newest event time applied (kNoWatermark when none).

@@ -1406,6 +1406,11 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
   s.AdvanceAll(c);
 }
 
+void UserFeatures::PrefetchHead() const {
+  const char* bytes = reinterpret_cast<const char*>(state_.get());
+  for (size_t b = 0; b < sizeof(State); b += 64) __builtin_prefetch(bytes + b);
+}
+
 void UserFeatures::Prefetch() const {
   const State& s = *state_;
   s.PrefetchSlots();

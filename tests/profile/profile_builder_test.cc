@@ -200,6 +200,33 @@ TEST_F(ProfileBuilderTest, QuarantinedAndNonEventRecordsAreSkipped) {
   EXPECT_EQ(*log_->ConsumerOffset(kProfileConsumer), log::LogOffset{3});
 }
 
+// Poll reads records ahead in batches: a batch never runs past max_records,
+// and an event that does not decode stops the builder at its offset with
+// every record before it applied (those of its own batch included).
+TEST_F(ProfileBuilderTest, ReadAheadKeepsLogOrderAndStopsAtAnUndecodableEvent) {
+  std::vector<Event> events;
+  for (int i = 0; i < 37; ++i) events.push_back(MakeEvent(EventType::kTrack, "u" + std::to_string(i % 3), "", kBase + i));
+  Append(events);
+  log::RecordBatch bad;
+  bad.Add(kEventRecordType, kEventRecordVersion, "not an encoded event");
+  ASSERT_TRUE(log_->Append(std::move(bad)).ok());
+  Append({MakeEvent(EventType::kTrack, "u0", "", kBase + 100)});
+  OpenStore();
+  for (int i = 0; i < 7; ++i) {
+    auto polled = builder_->Poll(5);
+    ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+    EXPECT_EQ(*polled, 5u);
+  }
+  auto rest = builder_->Poll();
+  ASSERT_EQ(rest.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(rest.status().message().find("log offset 37"), std::string::npos) << rest.status().ToString();
+  ASSERT_TRUE(builder_->Checkpoint().ok());
+  EXPECT_EQ(builder_->checkpointed().value, 37u);
+  EXPECT_EQ(Feature("u0", "events_lifetime"), 13);
+  EXPECT_EQ(Feature("u1", "events_lifetime"), 12);
+  EXPECT_EQ(Feature("u2", "events_lifetime"), 12);
+}
+
 TEST_F(ProfileBuilderTest, BadDefinitionsAreRefusedAtOpen) {
   options_.segments = {{"bad name!", "events_lifetime > 1"}};
   EXPECT_EQ(ProfileStore::Open(options_).status().code(), StatusCode::kInvalidArgument);
