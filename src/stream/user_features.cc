@@ -594,8 +594,13 @@ template <typename Cell>
 class Buckets {
  public:
   Cell* Find(int64_t index, bool create) {
-    // Events mostly land in the newest bucket: look there first.
-    if (!buckets_.empty() && buckets_.back().first == index) return &buckets_.back().second;
+    // Events mostly land in the newest bucket or open the next one: look
+    // there first, so the older buckets are not even read.
+    if (!buckets_.empty() && buckets_.back().first <= index) {
+      if (buckets_.back().first == index) return &buckets_.back().second;
+      if (!create) return nullptr;
+      return &buckets_.emplace_back(index, Cell{}).second;
+    }
     auto it = std::lower_bound(buckets_.begin(), buckets_.end(), index,
                                [](const auto& b, int64_t i) { return b.first < i; });
     if (it != buckets_.end() && it->first == index) return &it->second;
