@@ -171,17 +171,21 @@ struct ProfileBuilder::Impl {
     Event event;
     std::string key;      // its profile key before identity resolution; empty: nothing to apply
     std::string payload;  // kept for late_kept
-    HotProfile* profile = nullptr;  // a hint for PrefetchProfiles only: stale once a record is applied
   };
   // With 100k users and more, every event's profile is out of cache, and
-  // reaching it is a chain of dependent misses (hot map, profile, feature
-  // state, spilled buckets). Poll reads kReadAhead records, then prefetches
-  // their profiles stage by stage across the batch, so the misses of a
-  // batch overlap instead of queueing one event at a time.
+  // reaching it is a chain of dependent misses: hot map, profile, feature
+  // state, spilled buckets. So Poll reads kReadAhead records at a time and
+  // prefetches their profiles stage by stage across the batch
+  // (PrefetchProfiles): the misses of a batch overlap instead of queueing.
+  // Records are still applied one at a time in log order. A batch outlives a
+  // Poll that failed on one of its records: the next Poll goes on after that
+  // record, as it would without reading ahead. (Three batches in flight,
+  // each stage a batch apart, measured the same: 585k vs 589k events/CPU-s.)
   static constexpr size_t kReadAhead = 16;
   std::array<AheadRecord, kReadAhead> ahead;
+  size_t ahead_count = 0, ahead_applied = 0;  // ahead[ahead_applied, ahead_count) wait their turn
   void ReadAhead(const log::Record& r, AheadRecord* a);
-  void PrefetchProfiles(std::span<AheadRecord> batch);
+  void PrefetchProfiles();
   // Applies a record ReadAhead decoded: in log order, one after the other.
   Status ApplyAhead(const AheadRecord& a);
   Status WriteCheckpoint();
@@ -461,7 +465,6 @@ Status ProfileBuilder::Impl::Merge(HotProfile* into, const std::string& into_key
 void ProfileBuilder::Impl::ReadAhead(const log::Record& r, AheadRecord* a) {
   a->offset = r.offset.value;
   a->decoded = Status::Ok();
-  a->profile = nullptr;
   a->key.clear();
   if (r.type != kEventRecordType) return;
   EventHead head;
@@ -478,21 +481,19 @@ void ProfileBuilder::Impl::ReadAhead(const log::Record& r, AheadRecord* a) {
   a->payload.assign(r.payload);
 }
 
-void ProfileBuilder::Impl::PrefetchProfiles(std::span<AheadRecord> batch) {
-  // Each stage loads what the next one reads, for the whole batch at once.
-  for (AheadRecord& a : batch) {
-    if (a.key.empty()) continue;
-    auto it = hot.find(CanonicalKey(a.key));
+void ProfileBuilder::Impl::PrefetchProfiles() {
+  // Each stage requests what the next one reads, for the whole batch.
+  std::array<const HotProfile*, kReadAhead> found;
+  size_t n = 0;
+  for (size_t i = 0; i < ahead_count; ++i) {
+    if (ahead[i].key.empty()) continue;
+    auto it = hot.find(CanonicalKey(ahead[i].key));
     if (it == hot.end()) continue;
-    a.profile = it->second.get();
-    __builtin_prefetch(a.profile);
+    found[n++] = it->second.get();
+    __builtin_prefetch(found[n - 1]);
   }
-  for (const AheadRecord& a : batch) {
-    if (a.profile) a.profile->features.PrefetchHead();
-  }
-  for (const AheadRecord& a : batch) {
-    if (a.profile) a.profile->features.Prefetch();
-  }
+  for (size_t i = 0; i < n; ++i) found[i]->features.PrefetchHead();
+  for (size_t i = 0; i < n; ++i) found[i]->features.Prefetch();
 }
 
 Status ProfileBuilder::Impl::ApplyAhead(const AheadRecord& a) {
@@ -830,31 +831,38 @@ Result<ProfileBuilder::UnmergeSummary> ProfileBuilder::Unmerge(std::string_view 
 Result<uint64_t> ProfileBuilder::Poll(uint64_t max_records) {
   Impl& m = *impl_;
   if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
-  uint64_t n = 0;
+  uint64_t applied = 0, taken = 0;
   log::Record r;
   bool has = true;
   Status read = Status::Ok();
-  while (n < max_records && has && read.ok()) {
-    size_t count = 0;
-    while (count < Impl::kReadAhead && n + count < max_records) {
-      read = m.reader->Next(&r, &has);
-      if (!read.ok() || !has) break;
-      m.ReadAhead(r, &m.ahead[count++]);
+  for (;;) {
+    if (m.ahead_applied == m.ahead_count) {
+      m.ahead_count = m.ahead_applied = 0;
+      while (m.ahead_count < Impl::kReadAhead && taken < max_records && has) {
+        read = m.reader->Next(&r, &has);
+        if (!read.ok()) break;  // what was read before it is still applied
+        if (has) {
+          m.ReadAhead(r, &m.ahead[m.ahead_count++]);
+          ++taken;
+        }
+      }
+      if (m.ahead_count == 0) break;
+      m.PrefetchProfiles();
     }
-    // Records read before a read error are still applied, as they were read.
-    m.PrefetchProfiles(std::span(m.ahead.data(), count));
-    for (size_t i = 0; i < count; ++i) {
-      ++n;
-      SLUICE_RETURN_IF_ERROR(m.ApplyAhead(m.ahead[i]));
-      m.next = log::LogOffset{m.ahead[i].offset + 1};
+    while (m.ahead_applied < m.ahead_count) {
+      const Impl::AheadRecord& a = m.ahead[m.ahead_applied++];
+      ++applied;
+      SLUICE_RETURN_IF_ERROR(m.ApplyAhead(a));
+      m.next = log::LogOffset{a.offset + 1};
       if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
     }
+    if (!read.ok()) break;
   }
   SLUICE_RETURN_IF_ERROR(read);
   SLUICE_RETURN_IF_ERROR(m.SweepSegments());
   if (m.CheckpointDue()) SLUICE_RETURN_IF_ERROR(Checkpoint());
   m.hot_count = m.hot.size();
-  return n;
+  return applied;
 }
 
 Status ProfileBuilder::Impl::SweepSegments() {

@@ -200,9 +200,9 @@ TEST_F(ProfileBuilderTest, QuarantinedAndNonEventRecordsAreSkipped) {
   EXPECT_EQ(*log_->ConsumerOffset(kProfileConsumer), log::LogOffset{3});
 }
 
-// Poll reads records ahead in batches: a batch never runs past max_records,
-// and an event that does not decode stops the builder at its offset with
-// every record before it applied (those of its own batch included).
+// Poll reads records ahead in batches: never past max_records, and an event
+// that does not decode stops the poll at its offset with every record before
+// it applied (those of its own batch included).
 TEST_F(ProfileBuilderTest, ReadAheadKeepsLogOrderAndStopsAtAnUndecodableEvent) {
   std::vector<Event> events;
   for (int i = 0; i < 37; ++i) events.push_back(MakeEvent(EventType::kTrack, "u" + std::to_string(i % 3), "", kBase + i));
@@ -225,6 +225,14 @@ TEST_F(ProfileBuilderTest, ReadAheadKeepsLogOrderAndStopsAtAnUndecodableEvent) {
   EXPECT_EQ(Feature("u0", "events_lifetime"), 13);
   EXPECT_EQ(Feature("u1", "events_lifetime"), 12);
   EXPECT_EQ(Feature("u2", "events_lifetime"), 12);
+  // The server's loop polls again after reporting the error: it goes on
+  // after the bad record, and what was read ahead behind it is not lost.
+  auto after = builder_->Poll();
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, 1u);
+  ASSERT_TRUE(builder_->Checkpoint().ok());
+  EXPECT_EQ(builder_->checkpointed().value, 39u);
+  EXPECT_EQ(Feature("u0", "events_lifetime"), 14);
 }
 
 TEST_F(ProfileBuilderTest, BadDefinitionsAreRefusedAtOpen) {
