@@ -175,6 +175,26 @@ struct PairScore {
   bool phone_agrees = false, city_agrees = false, device_agrees = false;
 };
 
+// `score` (the mean of the similarities) with phone, city and device, compared
+// exactly, added — or subtracted when they disagree — one after the other:
+// the order of the additions shows in the last bit, and scores on a
+// threshold (0.75 + 0.05) move in or out of a band with it.
+double AddAgreements(const Record& a, const Record& b, double score, PairScore* p) {
+  if (!a.phone.empty() && !b.phone.empty()) {
+    p->phone_agrees = a.phone == b.phone;
+    score += p->phone_agrees ? kPhoneAgreeBonus : -kPhoneDisagreePenalty;
+  }
+  if (!a.city.empty() && !b.city.empty()) {
+    p->city_agrees = a.city == b.city;
+    score += p->city_agrees ? kCityAgreeBonus : -kCityDisagreePenalty;
+  }
+  if (!a.device.empty() && a.device == b.device) {
+    p->device_agrees = true;
+    score += kDeviceAgreeBonus;
+  }
+  return score;
+}
+
 PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& config) {
   PairScore p;
   double weight = 0, sum = 0;
@@ -196,19 +216,7 @@ PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& conf
     weight += kNameWeight;
     sum += kNameWeight * p.name_similarity;
   }
-  double score = weight > 0 ? sum / weight : 0;
-  if (!a.phone.empty() && !b.phone.empty()) {
-    p.phone_agrees = a.phone == b.phone;
-    score += p.phone_agrees ? kPhoneAgreeBonus : -kPhoneDisagreePenalty;
-  }
-  if (!a.city.empty() && !b.city.empty()) {
-    p.city_agrees = a.city == b.city;
-    score += p.city_agrees ? kCityAgreeBonus : -kCityDisagreePenalty;
-  }
-  if (!a.device.empty() && a.device == b.device) {
-    p.device_agrees = true;
-    score += kDeviceAgreeBonus;
-  }
+  double score = AddAgreements(a, b, weight > 0 ? sum / weight : 0, &p);
   if (email_unrelated && !p.phone_agrees) score = 0;
   p.names_disagree = p.name_similarity >= 0 &&
                      (!names.every_token_agrees ||
@@ -219,6 +227,37 @@ PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& conf
   }
   p.score = score;
   return p;
+}
+
+// Whether ScoreNumbers(a, b) can reach the review band, from what costs no
+// edit distance: an upper bound of its score — the OSA distance is at least
+// the difference in length, two addresses that conflict are capped whatever
+// their distance, names count as agreeing, the exact fields exactly. Most
+// candidates of a block fail it ("ann.lee1@…" / "ann.lee2@…" conflict), so
+// their distances are never computed (they were most of an identify's cost).
+// The matches are the same: the bound only skips pairs ScoreNumbers drops.
+bool MayReachReview(const Record& a, const Record& b, const MatchConfig& config) {
+  double weight = 0, sum = 0;
+  if (!a.email.empty() && !b.email.empty()) {
+    double similarity = 1.0;
+    if (a.email != b.email) {
+      const size_t la = CodePoints(a.email), lb = CodePoints(b.email);
+      similarity = Similarity(la > lb ? la - lb : lb - la, la, lb);
+      if (AddressesConflict(a, b)) similarity = std::min(similarity, kConflictingEmailSimilarity);
+    }
+    weight += kEmailWeight;
+    sum += kEmailWeight * similarity;
+  }
+  if (!a.name.empty() && !b.name.empty()) {
+    weight += kNameWeight;
+    sum += kNameWeight;
+  }
+  // The same arithmetic as ScoreNumbers on larger inputs: rounding is
+  // monotonic, so the bound holds to the last bit.
+  PairScore ignored;
+  const double bound = AddAgreements(a, b, weight > 0 ? sum / weight : 0, &ignored);
+  // The slack covers a name similarity summed over tokens a last bit above 1.
+  return std::min(bound, 1.0) + 1e-12 >= config.review_threshold;
 }
 
 MatchDecision Decide(double score, const MatchConfig& config) {
@@ -385,7 +424,7 @@ Result<std::vector<Match>> FuzzyMatcher::MatchOne(std::string_view id) const {
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::vector<Match> out;
   for (uint32_t c : candidates) {
-    if (c == it->second) continue;
+    if (c == it->second || !MayReachReview(r, ix.records[c], config_)) continue;
     PairScore p = ScoreNumbers(r, ix.records[c], config_);
     if (Decide(p.score, config_) != MatchDecision::kNone) out.push_back(BuildMatch(r, ix.records[c], p, config_));
   }
@@ -459,8 +498,10 @@ std::vector<Match> FuzzyMatcher::ResolveAll(ResolveStats* stats, unsigned thread
     for (size_t i = begin; i < end; ++i) {
       const Record& x = ix.records[pairs[i] >> 32];
       const Record& y = ix.records[pairs[i] & 0xffffffffu];
-      PairScore p = ScoreNumbers(x, y, config_);
-      if (Decide(p.score, config_) != MatchDecision::kNone) match_parts[t].push_back(BuildMatch(x, y, p, config_));
+      if (MayReachReview(x, y, config_)) {
+        PairScore p = ScoreNumbers(x, y, config_);
+        if (Decide(p.score, config_) != MatchDecision::kNone) match_parts[t].push_back(BuildMatch(x, y, p, config_));
+      }
       if ((i - begin + 1) % kProgressEveryPairs == 0) {
         uint64_t n = scored.fetch_add(kProgressEveryPairs) + kProgressEveryPairs;
         if (t == 0 && progress) progress(n, pairs.size());

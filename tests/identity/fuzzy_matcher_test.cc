@@ -221,6 +221,52 @@ TEST(ReviewQueue, AcceptGivesReviewEvidenceAndRejectIsRemembered) {
   EXPECT_EQ(e->links[0].evidence.rule, "review");
 }
 
+// MatchOne skips a candidate whose score cannot reach the review band
+// without computing its distances; that must never drop a pair Score keeps.
+// Two populations in which every pair is a candidate (one shared phone; one
+// shared local part, with phones that differ), varied around the thresholds:
+// email typos and digits, name typos and swaps, cities, devices.
+TEST(FuzzyMatcher, SkippingHopelessCandidatesKeepsEveryMatchScoreFinds) {
+  const char* kLocals[] = {"annalee", "annalee7", "annaleee", "anna.lee", "annelee", "annalea", "annalee77"};
+  const char* kDomains[] = {"example.com", "exmaple.com", "example.org", "mail.example"};
+  const char* kNames[] = {"", "ann lee", "anne lee", "lee ann", "ann leigh", "anna lee", "an lee", "mark lee", "mary lee"};
+  const char* kPhones[] = {"+44 20 7946 0958", "+44 20 7946 0959", ""};
+  const char* kCities[] = {"", "leeds", "london"};
+  const char* kDevices[] = {"", "d1", "d2"};
+  std::mt19937 rng(7);
+  auto pick = [&](const auto& options) { return options[rng() % std::size(options)]; };
+  for (bool shared_phone : {true, false}) {
+    MatchConfig config;
+    config.max_block_size = 1000;
+    FuzzyMatcher m(config);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 150; ++i) {
+      ids.push_back("p" + std::to_string(i));
+      std::string email = shared_phone ? std::string(pick(kLocals)) + "@" + pick(kDomains)
+                                       : std::string("annalee@") + pick(kDomains);
+      ASSERT_TRUE(m.Upsert(Person(ids.back(), email, pick(kNames), shared_phone ? kPhones[0] : pick(kPhones),
+                                  pick(kCities), pick(kDevices)))
+                      .ok());
+    }
+    size_t kept = 0;
+    for (const std::string& id : ids) {
+      std::vector<std::pair<std::string, double>> expected, got;
+      for (const std::string& other : ids) {
+        if (other == id) continue;
+        Result<Match> s = m.Score(id, other);
+        ASSERT_TRUE(s.ok());
+        if (s->decision != MatchDecision::kNone) expected.emplace_back(s->a + "/" + s->b, s->score);
+      }
+      for (const Match& match : MatchesOf(m, id)) got.emplace_back(match.a + "/" + match.b, match.score);
+      std::sort(expected.begin(), expected.end());
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, expected) << id << (shared_phone ? " (shared phone)" : " (shared local part)");
+      kept += got.size();
+    }
+    EXPECT_GT(kept, 0u);  // the populations do reach the review band
+  }
+}
+
 }  // namespace
 }  // namespace sluice::identity
 
