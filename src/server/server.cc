@@ -490,9 +490,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
     profile::ProfileOptions po = config.profiles;
     po.db_path = ProfileDbPath(config.data_dir);
     SLUICE_ASSIGN_OR_RETURN(s->profile_store_, profile::ProfileStore::Open(po));
-    SLUICE_ASSIGN_OR_RETURN(s->profile_builder_,
-                            profile::ProfileBuilder::Open(s->profile_store_.get(), s->log_.get(), &s->metrics_));
-    s->profile_builder_->Start();
+    // The builder rebuilds the identity graph and the fuzzy-match index from
+    // the store before it applies anything: ~11 s for a million profiles.
+    // Nothing the listener serves needs them (reads come from the store, at
+    // the last checkpoint, as always), so the builder opens on its own
+    // thread and the collector and the profile reads do not wait for it.
+    s->profile_builder_opener_ = std::thread([raw = s.get()] { raw->OpenProfileBuilder(); });
     // Before the listener opens, like the dedup windows: the first requests
     // after a restart are then served from memory, not from files.
     SLUICE_RETURN_IF_ERROR(s->profile_store_->WarmCache().status());
@@ -879,6 +882,7 @@ Status Server::Stop() {
     if (!lk.ok()) std::fprintf(stderr, "sluice: lake: %s\n", lk.ToString().c_str());
     lake_.reset();
   }
+  if (profile_builder_opener_.joinable()) profile_builder_opener_.join();  // an open in progress finishes first
   if (profile_builder_) {
     // The same for profiles: a clean stop leaves the last checkpoint at the log's end.
     Status pr = profile_builder_->Stop();
@@ -897,6 +901,27 @@ Status Server::Stop() {
 }
 
 Server::~Server() { (void)Stop(); }
+
+void Server::OpenProfileBuilder() {
+  auto builder = profile::ProfileBuilder::Open(profile_store_.get(), log_.get(), &metrics_);
+  if (builder.ok()) {
+    (*builder)->Start();
+  } else {
+    // Ingest and the reads of what is stored go on; profiles stop at the
+    // last checkpoint until a restart opens the builder.
+    std::fprintf(stderr, "sluice: profiles: the builder did not open: %s\n", builder.status().ToString().c_str());
+  }
+  std::lock_guard<std::mutex> lock(profile_builder_mu_);
+  if (builder.ok()) profile_builder_ = std::move(builder).value();
+  profile_builder_opened_ = true;
+  profile_builder_cv_.notify_all();
+}
+
+profile::ProfileBuilder* Server::profile_builder() {
+  std::unique_lock<std::mutex> lock(profile_builder_mu_);
+  if (profile_store_) profile_builder_cv_.wait(lock, [this] { return profile_builder_opened_; });
+  return profile_builder_.get();
+}
 
 void BlockShutdownSignals() {
   sigset_t set;

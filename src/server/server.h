@@ -114,7 +114,9 @@ class Server {
   monitor::AlertLoop* alerts() { return alerts_.get(); }
   // Null when profiles are disabled.
   profile::ProfileStore* profile_store() { return profile_store_.get(); }
-  profile::ProfileBuilder* profile_builder() { return profile_builder_.get(); }
+  // The builder opens on its own thread (see Start): this waits until it has
+  // opened. Null when profiles are disabled or it failed to open.
+  profile::ProfileBuilder* profile_builder();
   // Idempotent. Returns the log's close status.
   Status Stop();
 
@@ -140,7 +142,13 @@ class Server {
   std::unique_ptr<warehouse::Scheduler> scheduler_;
   std::unique_ptr<ingest::IngestPath> ingest_;
   std::unique_ptr<profile::ProfileStore> profile_store_;      // before collector_: read by its route
+  // Set once by profile_builder_opener_, which Stop() joins first.
   std::unique_ptr<profile::ProfileBuilder> profile_builder_;
+  std::thread profile_builder_opener_;
+  std::mutex profile_builder_mu_;
+  std::condition_variable profile_builder_cv_;
+  bool profile_builder_opened_ = false;  // under profile_builder_mu_: tried, failed or not
+  void OpenProfileBuilder();
   std::unique_ptr<monitor::AlertLoop> alerts_;  // before collector_: its route outlives no request
   std::unique_ptr<ingest::Collector> collector_;
   log::RecoveryReport recovery_;

@@ -1,7 +1,9 @@
 // GET /v1/profiles/{id} on a real server (HTTP, the builder, RocksDB) and the
 // `profiles:` config section.
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -154,6 +156,47 @@ profiles:
     auto r = server::LoadServerConfig(write("bad.yaml", bad));
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad << " → " << r.status().ToString();
   }
+}
+
+// The builder opens on its own thread, after the server is up: a builder
+// that cannot open (a corrupt links family here) stops profiles at the last
+// checkpoint, but neither ingest nor the reads of what is stored.
+TEST_F(ProfileRouteTest, ABuilderThatCannotOpenLeavesIngestAndStoredProfilesServed) {
+  auto post = [&](const std::string& user) {
+    return client_->Post("/v1/batch", R"({"batch":[{"type":"track","userId":")" + user + R"(","event":"Viewed"}]})",
+                         {{"Authorization", testing::BasicAuth("WK")}});
+  };
+  ASSERT_EQ(post("u1").status, 200);
+  WaitForProfiles();
+  client_.reset();
+  ASSERT_TRUE(server_->Stop().ok());
+  server_.reset();
+  {
+    const std::string path = server::ProfileDbPath(config_.data_dir);
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path, families, &handles, &db).ok());
+    const size_t links = std::find(names.begin(), names.end(), "links") - names.begin();
+    ASSERT_LT(links, names.size());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[links], "bad", "not a link record").ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  auto s = server::Server::Start(config_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  server_ = std::move(*s);
+  client_ = std::make_unique<HttpClient>(server_->port());
+  EXPECT_EQ(server_->profile_builder(), nullptr);  // waits for the open to have failed
+  EXPECT_EQ(post("u2").status, 200);
+  HttpResult r = Get("/v1/profiles/u1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("events_lifetime":{"value":1,)"), std::string::npos) << r.body;
+  EXPECT_EQ(Get("/v1/profiles/u2").status, 404);  // not built: the builder is not running
+  EXPECT_TRUE(server_->Stop().ok());
 }
 
 }  // namespace
