@@ -61,7 +61,20 @@ struct Record {
   std::string local_digits;  // the digits of the local part, in order
   uint32_t local_separators = 0;  // '.', '_', '-' in the local part
   std::string phone, city, device;
-  uint32_t version = 0;
+};
+
+// What Collect and MayReachReview read of a record, in one dense array: a
+// match visits ~100 candidates, and a Record (a dozen strings) costs a cache
+// miss per field read where its summary costs one. The hashes are 32-bit:
+// equal hashes may be a collision, so only "differ" is taken as fact.
+struct RecordSummary {
+  uint32_t version = 0;  // Index entries of another version are stale
+  uint32_t email = 0, digits = 0, domain = 0, phone = 0, city = 0, device = 0;
+  uint16_t email_code_points = 0;  // saturated: only ever compared as a bound
+  uint16_t local_separators = 0;
+  uint8_t present = 0;  // kHas* bits: the field is not empty
+  static constexpr uint8_t kHasEmail = 1, kHasName = 2, kHasPhone = 4, kHasCity = 8, kHasDevice = 16;
+  bool has(uint8_t bit) const { return (present & bit) != 0; }
 };
 
 // `scratch` is reused across the keys of one record.
@@ -175,20 +188,25 @@ struct PairScore {
   bool phone_agrees = false, city_agrees = false, device_agrees = false;
 };
 
-// `score` (the mean of the similarities) with phone, city and device, compared
-// exactly, added — or subtracted when they disagree — one after the other:
-// the order of the additions shows in the last bit, and scores on a
-// threshold (0.75 + 0.05) move in or out of a band with it.
-double AddAgreements(const Record& a, const Record& b, double score, PairScore* p) {
-  if (!a.phone.empty() && !b.phone.empty()) {
-    p->phone_agrees = a.phone == b.phone;
+enum class Agreement { kUnknown, kAgree, kDisagree };  // kUnknown: a side lacks the field
+Agreement Compare(const std::string& a, const std::string& b) {
+  return a.empty() || b.empty() ? Agreement::kUnknown : a == b ? Agreement::kAgree : Agreement::kDisagree;
+}
+
+// `score` (the mean of the similarities) with phone, city and device added —
+// or subtracted when they disagree — one after the other: the order of the
+// additions shows in the last bit, and scores on a threshold (0.75 + 0.05)
+// move in or out of a band with it.
+double AddAgreements(double score, Agreement phone, Agreement city, bool device_agrees, PairScore* p) {
+  if (phone != Agreement::kUnknown) {
+    p->phone_agrees = phone == Agreement::kAgree;
     score += p->phone_agrees ? kPhoneAgreeBonus : -kPhoneDisagreePenalty;
   }
-  if (!a.city.empty() && !b.city.empty()) {
-    p->city_agrees = a.city == b.city;
+  if (city != Agreement::kUnknown) {
+    p->city_agrees = city == Agreement::kAgree;
     score += p->city_agrees ? kCityAgreeBonus : -kCityDisagreePenalty;
   }
-  if (!a.device.empty() && a.device == b.device) {
+  if (device_agrees) {
     p->device_agrees = true;
     score += kDeviceAgreeBonus;
   }
@@ -216,7 +234,8 @@ PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& conf
     weight += kNameWeight;
     sum += kNameWeight * p.name_similarity;
   }
-  double score = AddAgreements(a, b, weight > 0 ? sum / weight : 0, &p);
+  double score = AddAgreements(weight > 0 ? sum / weight : 0, Compare(a.phone, b.phone), Compare(a.city, b.city),
+                               !a.device.empty() && a.device == b.device, &p);
   if (email_unrelated && !p.phone_agrees) score = 0;
   p.names_disagree = p.name_similarity >= 0 &&
                      (!names.every_token_agrees ||
@@ -229,33 +248,47 @@ PairScore ScoreNumbers(const Record& a, const Record& b, const MatchConfig& conf
   return p;
 }
 
-// Whether ScoreNumbers(a, b) can reach the review band, from what costs no
-// edit distance: an upper bound of its score — the OSA distance is at least
-// the difference in length, two addresses that conflict are capped whatever
-// their distance, names count as agreeing, the exact fields exactly. Most
-// candidates of a block fail it ("ann.lee1@…" / "ann.lee2@…" conflict), so
-// their distances are never computed (they were most of an identify's cost).
-// The matches are the same: the bound only skips pairs ScoreNumbers drops.
-bool MayReachReview(const Record& a, const Record& b, const MatchConfig& config) {
+// Whether ScoreNumbers(a, b) can reach the review band, from the records'
+// summaries: an upper bound of its score — the OSA distance is at least the
+// difference in length, two addresses that conflict are capped whatever
+// their distance, names count as agreeing, equal hashes as equal fields.
+// Most candidates of a block fail it ("ann.lee1@…" / "ann.lee2@…" conflict),
+// so their distances are never computed and their Records mostly never read
+// (only two domains that may differ are compared as text). The matches are
+// the same: the bound only skips pairs ScoreNumbers drops.
+bool MayReachReview(const RecordSummary& x, const RecordSummary& y, const Record& a, const Record& b,
+                    const MatchConfig& config) {
+  using S = RecordSummary;
   double weight = 0, sum = 0;
-  if (!a.email.empty() && !b.email.empty()) {
+  if (x.has(S::kHasEmail) && y.has(S::kHasEmail)) {
     double similarity = 1.0;
-    if (a.email != b.email) {
-      const size_t la = CodePoints(a.email), lb = CodePoints(b.email);
+    if (x.email != y.email) {  // different addresses
+      const size_t la = x.email_code_points, lb = y.email_code_points;
       similarity = Similarity(la > lb ? la - lb : lb - la, la, lb);
-      if (AddressesConflict(a, b)) similarity = std::min(similarity, kConflictingEmailSimilarity);
+      // AddressesConflict, deciding on the hashes where they are facts.
+      const bool conflict = x.digits != y.digits ||
+                            (x.local_separators != y.local_separators && x.domain == y.domain &&
+                             a.domain == b.domain) ||
+                            (x.domain != y.domain && OsaDistance(a.domain, b.domain) > kMaxDomainTypoEdits);
+      if (conflict) similarity = std::min(similarity, kConflictingEmailSimilarity);
     }
     weight += kEmailWeight;
     sum += kEmailWeight * similarity;
   }
-  if (!a.name.empty() && !b.name.empty()) {
+  if (x.has(S::kHasName) && y.has(S::kHasName)) {
     weight += kNameWeight;
     sum += kNameWeight;
   }
+  auto agreement = [](bool both, uint32_t hx, uint32_t hy) {
+    return !both ? Agreement::kUnknown : hx == hy ? Agreement::kAgree : Agreement::kDisagree;
+  };
   // The same arithmetic as ScoreNumbers on larger inputs: rounding is
   // monotonic, so the bound holds to the last bit.
   PairScore ignored;
-  const double bound = AddAgreements(a, b, weight > 0 ? sum / weight : 0, &ignored);
+  const double bound = AddAgreements(
+      weight > 0 ? sum / weight : 0, agreement(x.has(S::kHasPhone) && y.has(S::kHasPhone), x.phone, y.phone),
+      agreement(x.has(S::kHasCity) && y.has(S::kHasCity), x.city, y.city),
+      x.has(S::kHasDevice) && y.has(S::kHasDevice) && x.device == y.device, &ignored);
   // The slack covers a name similarity summed over tokens a last bit above 1.
   return std::min(bound, 1.0) + 1e-12 >= config.review_threshold;
 }
@@ -294,6 +327,25 @@ Match BuildMatch(const Record& x, const Record& y, const PairScore& p, const Mat
 
 }  // namespace
 
+RecordSummary Summarize(const Record& r, uint32_t version) {
+  auto hash = [](std::string_view v) { return static_cast<uint32_t>(XXH3_64bits(v.data(), v.size())); };
+  RecordSummary s;
+  s.version = version;
+  if (!r.email.empty()) {
+    s.present |= RecordSummary::kHasEmail;
+    s.email = hash(r.email);
+    s.digits = hash(r.local_digits);
+    s.domain = hash(r.domain);
+    s.email_code_points = static_cast<uint16_t>(std::min<size_t>(CodePoints(r.email), UINT16_MAX));
+    s.local_separators = static_cast<uint16_t>(std::min<uint32_t>(r.local_separators, UINT16_MAX));
+  }
+  if (!r.name.empty()) s.present |= RecordSummary::kHasName;
+  if (!r.phone.empty()) s.present |= RecordSummary::kHasPhone, s.phone = hash(r.phone);
+  if (!r.city.empty()) s.present |= RecordSummary::kHasCity, s.city = hash(r.city);
+  if (!r.device.empty()) s.present |= RecordSummary::kHasDevice, s.device = hash(r.device);
+  return s;
+}
+
 // Open addressing from key hash to the head of a chain of (record, version)
 // entries; an entry whose version is not the record's current one is stale
 // (the record was replaced) and is skipped.
@@ -308,6 +360,7 @@ struct FuzzyMatcher::Index {
   static constexpr uint32_t kNone = UINT32_MAX;
 
   std::vector<Record> records;
+  std::vector<RecordSummary> summaries;  // by record, as records
   std::unordered_map<std::string, uint32_t> by_id;
   std::vector<Slot> slots = std::vector<Slot>(1024);
   size_t used = 0;
@@ -347,7 +400,7 @@ struct FuzzyMatcher::Index {
     out->clear();
     for (uint32_t e = head; e != kNone && out->size() <= limit; e = entries[e].next) {
       const Entry& entry = entries[e];
-      if (records[entry.record].version == entry.version) out->push_back(entry.record);
+      if (summaries[entry.record].version == entry.version) out->push_back(entry.record);
     }
   }
 };
@@ -362,13 +415,15 @@ Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
   if (in.id.empty()) return Status::InvalidArgument("profile record: empty id");
   Index& ix = *index_;
   auto [it, inserted] = ix.by_id.emplace(in.id, static_cast<uint32_t>(ix.records.size()));
-  if (inserted) ix.records.emplace_back();
+  if (inserted) {
+    ix.records.emplace_back();
+    ix.summaries.emplace_back();
+  }
   const uint32_t rec_index = it->second;
   Record& r = ix.records[rec_index];
-  const uint32_t version = r.version + 1;
+  const uint32_t version = ix.summaries[rec_index].version + 1;
   r = Record{};
   r.id = in.id;
-  r.version = version;
   if (Result<Identifier> email = normalizer_.Normalize(IdType::kEmail, in.email); email.ok()) {
     r.email = std::move(email->value);
     size_t at = r.email.find('@');
@@ -388,6 +443,7 @@ Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
   }
   if (Result<std::string> city = NormalizeText(in.city); city.ok()) r.city = std::move(city).value();
   if (Result<std::string> device = NormalizeText(in.device); device.ok()) r.device = std::move(device).value();
+  ix.summaries[rec_index] = Summarize(r, version);
   for (uint64_t key : BlockingKeys(r, config_)) ix.Insert(key, rec_index, version);
   return Status::Ok();
 }
@@ -399,10 +455,8 @@ Status FuzzyMatcher::Remove(std::string_view id) {
   // A new version with no entries makes every entry of the record stale. The
   // slot in `records` is not reused: ids are not recycled often enough to pay
   // for a free list.
-  Record& r = ix.records[it->second];
-  const uint32_t version = r.version + 1;
-  r = Record{};
-  r.version = version;
+  ix.records[it->second] = Record{};
+  ix.summaries[it->second] = RecordSummary{.version = ix.summaries[it->second].version + 1};
   ix.by_id.erase(it);
   return Status::Ok();
 }
@@ -424,7 +478,9 @@ Result<std::vector<Match>> FuzzyMatcher::MatchOne(std::string_view id) const {
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::vector<Match> out;
   for (uint32_t c : candidates) {
-    if (c == it->second || !MayReachReview(r, ix.records[c], config_)) continue;
+    if (c == it->second || !MayReachReview(ix.summaries[it->second], ix.summaries[c], r, ix.records[c], config_)) {
+      continue;
+    }
     PairScore p = ScoreNumbers(r, ix.records[c], config_);
     if (Decide(p.score, config_) != MatchDecision::kNone) out.push_back(BuildMatch(r, ix.records[c], p, config_));
   }
@@ -496,9 +552,10 @@ std::vector<Match> FuzzyMatcher::ResolveAll(ResolveStats* stats, unsigned thread
     size_t begin = pairs.size() * t / threads;
     size_t end = pairs.size() * (t + 1) / threads;
     for (size_t i = begin; i < end; ++i) {
-      const Record& x = ix.records[pairs[i] >> 32];
-      const Record& y = ix.records[pairs[i] & 0xffffffffu];
-      if (MayReachReview(x, y, config_)) {
+      const uint32_t xi = static_cast<uint32_t>(pairs[i] >> 32), yi = static_cast<uint32_t>(pairs[i] & 0xffffffffu);
+      const Record& x = ix.records[xi];
+      const Record& y = ix.records[yi];
+      if (MayReachReview(ix.summaries[xi], ix.summaries[yi], x, y, config_)) {
         PairScore p = ScoreNumbers(x, y, config_);
         if (Decide(p.score, config_) != MatchDecision::kNone) match_parts[t].push_back(BuildMatch(x, y, p, config_));
       }
