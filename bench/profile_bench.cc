@@ -1,23 +1,28 @@
-// bench_profile DIR [EVENTS] [USERS] [CHECKPOINT_MS] [CHECKPOINT_EVENTS]:
-// profile update throughput in-process,
-// with the shipped default features (stream::FeatureSet::Defaults()).
+// bench_profile DIR [EVENTS] [USERS] [CHECKPOINT_MS] [CHECKPOINT_EVENTS]
+//               [BOTH_IDS] [CHECKPOINT_PROFILES] [IDENTIFY_EVERY]:
+// profile update throughput in-process, with the shipped default features
+// (stream::FeatureSet::Defaults()).
 //
 // A log in DIR is filled with EVENTS synthetic Segment events (track with
-// revenue and category, page with a name; ~350-byte payloads) over USERS
-// users, in event-time order with jitter (untimed). Then, timed, one after
-// the other on one thread:
+// revenue and category, page with a name; ~190-byte payloads) over USERS
+// users, in event-time order with jitter (untimed). With IDENTIFY_EVERY = k
+// > 0, every k-th event is instead an identify with traits (email, plan), so
+// the identity path (a link to the email, fuzzy matching) is timed too.
+// Then, timed, one after the other on one thread:
 //   decode   read the log + DecodeEvent (the floor of any consumer)
 //   apply    read + decode + UserFeatures::Apply into an in-memory map
 //            (the stream part alone: no identity, no storage)
 //   builder  ProfileBuilder::CatchUp on a fresh store: read + decode +
 //            identity + Apply + segments (one rule) + RocksDB checkpoints
-//            (WriteBatch, fsync) every CHECKPOINT_EVENTS events or
-//            CHECKPOINT_MS (the server's defaults: 100k, 1 s) + log consumer offset.
+//            (WriteBatch, fsync) every CHECKPOINT_MS, CHECKPOINT_PROFILES
+//            changed profiles or CHECKPOINT_EVENTS events (the server's
+//            defaults: 1 s, 100k, 1M) + log consumer offset.
 //   sweep_hot   one full segment sweep pass (the builder's rolling
 //            re-evaluation of segments as of now) right after the catch-up,
 //            every profile hot: Evaluate of the rule's features per profile.
-//   get      ProfileStore::GetJson of random users (RocksDB Gets, Evaluate
-//            as of now, JSON): the serving path without HTTP.
+//   get      ProfileStore::GetJson of random users (the read cache's path:
+//            a miss reads RocksDB, Evaluate as of now, JSON): the serving
+//            path without HTTP.
 //   sweep_cold  the same pass by a freshly opened builder: every profile read
 //            from RocksDB (iterator) and decoded, as after a restart or for
 //            profiles beyond max_hot_profiles. Sweep phases count profiles.
@@ -85,10 +90,10 @@ Status ForEachEvent(log::Log& lg, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 8) {
+  if (argc < 2 || argc > 9) {
     std::fprintf(stderr,
                  "usage: bench_profile DIR [EVENTS=2000000] [USERS=100000] [CHECKPOINT_MS=1000] "
-                 "[CHECKPOINT_EVENTS=1000000] [BOTH_IDS=0] [CHECKPOINT_PROFILES=100000]\n");
+                 "[CHECKPOINT_EVENTS=1000000] [BOTH_IDS=0] [CHECKPOINT_PROFILES=100000] [IDENTIFY_EVERY=0]\n");
     return 2;
   }
   const std::string dir = argv[1];
@@ -101,6 +106,7 @@ int main(int argc, char** argv) {
   // login), so each one asks the identity graph for that link.
   const bool both_ids = argc > 6 && std::string_view(argv[6]) == "1";
   const uint64_t checkpoint_profiles = argc > 7 ? std::stoull(argv[7]) : defaults.checkpoint_profiles;
+  const uint64_t identify_every = argc > 8 ? std::stoull(argv[8]) : 0;
   std::filesystem::remove_all(dir);
   log::LogOptions lo;
   lo.dir = dir + "/log";
@@ -124,26 +130,35 @@ int main(int argc, char** argv) {
     if (both_ids) e.anonymous_id = "anon-" + std::to_string(u);
     e.timestamp_us = start + static_cast<int64_t>(i) * step - static_cast<int64_t>(rng() % (60 * kMicrosPerSecond));
     e.received_at_us = e.timestamp_us + 200'000;
-    switch (i % 4) {
-      case 0:
-        e.type = EventType::kTrack;
-        e.event = "Order Completed";
-        e.name.clear();
-        e.properties = R"({"total":)" + std::to_string(rng() % 20000 / 100.0) + R"(,"currency":"EUR","category":")" +
-                       kCategories[rng() % 6] + R"("})";
-        break;
-      case 1:
-      case 2:
-        e.type = EventType::kTrack;
-        e.event = "Product Viewed";
-        e.name.clear();
-        e.properties = R"({"sku":"sku-)" + std::to_string(rng() % 5000) + R"(","category":")" + kCategories[rng() % 6] + R"("})";
-        break;
-      default:
-        e.type = EventType::kPage;
-        e.event.clear();
-        e.name = "Catalog";
-        e.properties = R"({"path":"/catalog","title":"Catalog"})";
+    e.traits.clear();
+    if (identify_every > 0 && i % identify_every == 0) {
+      e.type = EventType::kIdentify;
+      e.event.clear();
+      e.name.clear();
+      e.properties.clear();
+      e.traits = R"({"email":"user)" + std::to_string(u) + R"(@example.com","plan":")" + (u % 3 ? "free" : "pro") + "\"}";
+    } else {
+      switch (i % 4) {
+        case 0:
+          e.type = EventType::kTrack;
+          e.event = "Order Completed";
+          e.name.clear();
+          e.properties = R"({"total":)" + std::to_string(rng() % 20000 / 100.0) + R"(,"currency":"EUR","category":")" +
+                         kCategories[rng() % 6] + R"("})";
+          break;
+        case 1:
+        case 2:
+          e.type = EventType::kTrack;
+          e.event = "Product Viewed";
+          e.name.clear();
+          e.properties = R"({"sku":"sku-)" + std::to_string(rng() % 5000) + R"(","category":")" + kCategories[rng() % 6] + R"("})";
+          break;
+        default:
+          e.type = EventType::kPage;
+          e.event.clear();
+          e.name = "Catalog";
+          e.properties = R"({"path":"/catalog","title":"Catalog"})";
+      }
     }
     payload.clear();
     EncodeEvent(e, &payload);

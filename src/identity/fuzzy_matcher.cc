@@ -72,6 +72,7 @@ struct RecordSummary {
   uint32_t email = 0, digits = 0, domain = 0, phone = 0, city = 0, device = 0;
   uint16_t email_code_points = 0;  // saturated: only ever compared as a bound
   uint16_t local_separators = 0;
+  uint16_t keys = 0;  // index entries of this version (one per blocking key)
   uint8_t present = 0;  // kHas* bits: the field is not empty
   static constexpr uint8_t kHasEmail = 1, kHasName = 2, kHasPhone = 4, kHasCity = 8, kHasDevice = 16;
   bool has(uint8_t bit) const { return (present & bit) != 0; }
@@ -365,6 +366,7 @@ struct FuzzyMatcher::Index {
   std::vector<Slot> slots = std::vector<Slot>(1024);
   size_t used = 0;
   std::vector<Entry> entries;
+  size_t stale = 0;  // entries of a version that is no longer its record's
 
   Slot& FindSlot(std::vector<Slot>& table, uint64_t key) {
     size_t mask = table.size() - 1;
@@ -395,6 +397,33 @@ struct FuzzyMatcher::Index {
     entries.push_back({record, version, s.head});
     s.head = static_cast<uint32_t>(entries.size() - 1);
   }
+  // Drops the stale entries: a record replaced or removed leaves its
+  // entries in the chains, which Collect would walk forever after.
+  void CompactIfMostlyStale() {
+    if (stale * 2 <= entries.size()) return;
+    std::vector<Slot> fresh(slots.size());
+    std::vector<Entry> kept;
+    kept.reserve(entries.size() - stale);
+    used = 0;
+    for (const Slot& s : slots) {
+      if (s.head == kNone) continue;
+      uint32_t head = kNone, last = kNone;
+      for (uint32_t e = s.head; e != kNone; e = entries[e].next) {  // newest first, kept so
+        const Entry& entry = entries[e];
+        if (summaries[entry.record].version != entry.version) continue;
+        kept.push_back({entry.record, entry.version, kNone});
+        const uint32_t at = static_cast<uint32_t>(kept.size() - 1);
+        (last == kNone ? head : kept[last].next) = at;
+        last = at;
+      }
+      if (head == kNone) continue;  // an empty chain frees its slot
+      FindSlot(fresh, s.key) = Slot{s.key, head};
+      ++used;
+    }
+    slots = std::move(fresh);
+    entries = std::move(kept);
+    stale = 0;
+  }
   // Live records in the chain from `head`, at most `limit` + 1 (to tell "too many").
   void Collect(uint32_t head, size_t limit, std::vector<uint32_t>* out) const {
     out->clear();
@@ -413,16 +442,7 @@ FuzzyMatcher::~FuzzyMatcher() = default;
 
 Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
   if (in.id.empty()) return Status::InvalidArgument("profile record: empty id");
-  Index& ix = *index_;
-  auto [it, inserted] = ix.by_id.emplace(in.id, static_cast<uint32_t>(ix.records.size()));
-  if (inserted) {
-    ix.records.emplace_back();
-    ix.summaries.emplace_back();
-  }
-  const uint32_t rec_index = it->second;
-  Record& r = ix.records[rec_index];
-  const uint32_t version = ix.summaries[rec_index].version + 1;
-  r = Record{};
+  Record r;
   r.id = in.id;
   if (Result<Identifier> email = normalizer_.Normalize(IdType::kEmail, in.email); email.ok()) {
     r.email = std::move(email->value);
@@ -443,8 +463,27 @@ Status FuzzyMatcher::Upsert(const ProfileRecord& in) {
   }
   if (Result<std::string> city = NormalizeText(in.city); city.ok()) r.city = std::move(city).value();
   if (Result<std::string> device = NormalizeText(in.device); device.ok()) r.device = std::move(device).value();
-  ix.summaries[rec_index] = Summarize(r, version);
-  for (uint64_t key : BlockingKeys(r, config_)) ix.Insert(key, rec_index, version);
+  Index& ix = *index_;
+  auto [it, inserted] = ix.by_id.emplace(in.id, static_cast<uint32_t>(ix.records.size()));
+  if (inserted) {
+    ix.records.emplace_back();
+    ix.summaries.emplace_back();
+  } else {
+    const Record& old = ix.records[it->second];
+    if (old.email == r.email && old.name == r.name && old.phone == r.phone && old.city == r.city &&
+        old.device == r.device) {
+      return Status::Ok();
+    }
+  }
+  const uint32_t rec_index = it->second;
+  RecordSummary& summary = ix.summaries[rec_index];
+  ix.stale += summary.keys;
+  const std::vector<uint64_t> keys = BlockingKeys(r, config_);
+  summary = Summarize(r, summary.version + 1);
+  summary.keys = static_cast<uint16_t>(keys.size());
+  for (uint64_t key : keys) ix.Insert(key, rec_index, summary.version);
+  ix.records[rec_index] = std::move(r);
+  ix.CompactIfMostlyStale();
   return Status::Ok();
 }
 
@@ -456,8 +495,10 @@ Status FuzzyMatcher::Remove(std::string_view id) {
   // slot in `records` is not reused: ids are not recycled often enough to pay
   // for a free list.
   ix.records[it->second] = Record{};
+  ix.stale += ix.summaries[it->second].keys;
   ix.summaries[it->second] = RecordSummary{.version = ix.summaries[it->second].version + 1};
   ix.by_id.erase(it);
+  ix.CompactIfMostlyStale();
   return Status::Ok();
 }
 
@@ -598,5 +639,6 @@ Result<Match> FuzzyMatcher::Score(std::string_view a, std::string_view b) const 
 }
 
 size_t FuzzyMatcher::size() const { return index_->by_id.size(); }
+size_t FuzzyMatcher::index_entries() const { return index_->entries.size(); }
 
 }  // namespace sluice::identity

@@ -364,6 +364,8 @@ class FuzzyMatcher {
 
   // Adds or replaces the record with this id. InvalidArgument for an empty id.
   // A malformed email or phone is kept out of matching (treated as unknown).
+  // The same record again (a profile's repeated identify calls) changes
+  // nothing, so the index does not grow with them.
   Status Upsert(const ProfileRecord& record);
 
   // Drops the record (a profile merged into another, or deleted): it is no
@@ -385,6 +387,9 @@ class FuzzyMatcher {
   Result<Match> Score(std::string_view a, std::string_view b) const;
 
   size_t size() const;
+  // Entries in the blocking index, stale ones (of replaced or removed
+  // records) included: compacted once they outnumber the live ones.
+  size_t index_entries() const;
   const MatchConfig& config() const { return config_; }
 
  private:

@@ -221,6 +221,27 @@ TEST(ReviewQueue, AcceptGivesReviewEvidenceAndRejectIsRemembered) {
   EXPECT_EQ(e->links[0].evidence.rule, "review");
 }
 
+// A profile identifies again and again: the same record adds nothing to the
+// index; records that do change leave stale entries, compacted once they
+// outnumber the live ones, and the matches stay right throughout.
+TEST(FuzzyMatcher, RepeatedAndChangedRecordsKeepTheIndexBounded) {
+  FuzzyMatcher m;
+  ASSERT_TRUE(m.Upsert(Person("p1", "ann.smith@example.com", "Ann Smith")).ok());
+  ASSERT_TRUE(m.Upsert(Person("p2", "ann.smyth@example.com", "Ann Smith")).ok());
+  const size_t entries = m.index_entries();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(m.Upsert(Person("p2", "ann.smyth@example.com", "Ann Smith")).ok());
+  EXPECT_EQ(m.index_entries(), entries);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(m.Upsert(Person("p3", "zed" + std::to_string(i) + "@example.org", "Zed Quinn")).ok());
+    EXPECT_LE(m.index_entries(), 2 * entries + 64) << i;
+  }
+  ASSERT_TRUE(m.Remove("p3").ok());
+  std::vector<Match> matches = MatchesOf(m, "p1");
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0].b, "p2");
+  EXPECT_GE(matches[0].score, m.config().auto_merge_threshold);
+}
+
 // MatchOne skips a candidate whose score cannot reach the review band
 // without computing its distances; that must never drop a pair Score keeps.
 // Two populations in which every pair is a candidate (one shared phone; one
