@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <mutex>
 #include <set>
-#include <span>
 #include <thread>
 #include <memory>
 
