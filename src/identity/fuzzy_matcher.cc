@@ -424,6 +424,35 @@ struct FuzzyMatcher::Index {
     entries = std::move(kept);
     stale = 0;
   }
+  // The live records of the blocks of `keys` that hold at most `limit`,
+  // appended to `out`. A record's ~10 blocks are chains of entries scattered
+  // over `entries`: walked one after the other, each step waits for a cache
+  // miss; walked in lockstep, a step of every chain is in flight at once.
+  void CollectBlocks(const std::vector<uint64_t>& keys, size_t limit, std::vector<uint32_t>* out) const {
+    std::vector<uint32_t> walks;  // each chain's next entry
+    for (uint64_t key : keys) {
+      if (const Slot* slot = FindSlot(key)) walks.push_back(slot->head);
+    }
+    // Each chain's records go to a block of its own, in chain order.
+    std::vector<std::vector<uint32_t>> blocks(walks.size());
+    for (bool more = !walks.empty(); more;) {
+      more = false;
+      for (size_t i = 0; i < walks.size(); ++i) {
+        if (walks[i] == kNone) continue;
+        const Entry& entry = entries[walks[i]];
+        if (summaries[entry.record].version == entry.version) blocks[i].push_back(entry.record);
+        // Past `limit` live records the block is skipped whole: stop walking it.
+        walks[i] = blocks[i].size() > limit ? kNone : entry.next;
+        if (walks[i] != kNone) {
+          __builtin_prefetch(&entries[walks[i]]);
+          more = true;
+        }
+      }
+    }
+    for (const std::vector<uint32_t>& block : blocks) {
+      if (block.size() <= limit) out->insert(out->end(), block.begin(), block.end());
+    }
+  }
   // Live records in the chain from `head`, at most `limit` + 1 (to tell "too many").
   void Collect(uint32_t head, size_t limit, std::vector<uint32_t>* out) const {
     out->clear();
@@ -507,16 +536,11 @@ Result<std::vector<Match>> FuzzyMatcher::MatchOne(std::string_view id) const {
   auto it = ix.by_id.find(std::string(id));
   if (it == ix.by_id.end()) return Status::NotFound("profile " + std::string(id) + " is not indexed");
   const Record& r = ix.records[it->second];
-  std::vector<uint32_t> candidates, block;
-  for (uint64_t key : BlockingKeys(r, config_)) {
-    const Index::Slot* slot = ix.FindSlot(key);
-    if (slot == nullptr) continue;
-    ix.Collect(slot->head, config_.max_block_size, &block);
-    if (block.size() > config_.max_block_size) continue;
-    candidates.insert(candidates.end(), block.begin(), block.end());
-  }
+  std::vector<uint32_t> candidates;
+  ix.CollectBlocks(BlockingKeys(r, config_), config_.max_block_size, &candidates);
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  for (uint32_t c : candidates) __builtin_prefetch(&ix.summaries[c]);
   std::vector<Match> out;
   for (uint32_t c : candidates) {
     if (c == it->second || !MayReachReview(ix.summaries[it->second], ix.summaries[c], r, ix.records[c], config_)) {
