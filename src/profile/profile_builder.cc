@@ -1,8 +1,8 @@
 // ProfileBuilder: log records → identity graph (identity::IdentityGraph) →
 // per-user feature state (stream::UserFeatures) held hot in memory → one
 // RocksDB WriteBatch per checkpoint (profiles, identities, links,
-// attributes, segment index, late events, watermark, next offset) → the log
-// consumer offset.
+// attributes, segment index, late events, segment webhook outbox, watermark,
+// next offset) → the log consumer offset.
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <rocksdb/write_batch.h>
 
@@ -109,7 +109,7 @@ struct ProfileBuilder::Impl {
   std::vector<char> segment_in;  // EvaluateRules' answer, by store->segments index
   ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
   bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
-  std::unique_ptr<SegmentWebhook> webhook;
+  std::unique_ptr<SegmentWebhook> webhook;  // null: no segment_webhook configured
 
   monitor::Counter* events_total;
   monitor::Counter* late_total[4];  // by stream::ApplyOutcome
