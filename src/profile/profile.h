@@ -13,11 +13,10 @@
 //   checkpoint_events events, whichever comes first: the dirty profiles,
 //   identity links, attribute updates, segment index changes, late events
 //   kept for quarantine, segment webhook posts (outbox), the watermark and
-//   the next log offset go in ONE
-//   RocksDB WriteBatch (synced). On open it resumes at that offset, so after
-//   a kill -9 every event is applied exactly once. The log's consumer offset
-//   "profiles" is committed only after the batch, so log retention never
-//   drops what profiles still need.
+//   the next log offset go in ONE RocksDB WriteBatch (synced). On open it
+//   resumes at that offset, so after a kill -9 every event is applied
+//   exactly once. The log's consumer offset "profiles" is committed only
+//   after the batch, so log retention never drops what profiles still need.
 // - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
 //   writer holds) or the read cache (read_cache.h: the stored bytes of
 //   profiles read by userId; a shard lock held for a hash lookup, never
@@ -28,10 +27,10 @@
 //   cached; the block cache (warmed at server start) holds RocksDB's blocks.
 // - Segment membership is re-evaluated for every profile that changed, at
 //   its checkpoint; entering and leaving are indexed (segments family) and,
-//   with a segment webhook, put in the outbox family by the checkpoint's own
-//   batch, then counted once it is durable. The webhook's thread posts the
-//   outbox in order and deletes an entry only after a 2xx: at least once,
-//   across restarts and crashes (segment_webhook.h).
+//   with a segment webhook, written to the outbox family, both by the
+//   checkpoint's own batch, and counted once it is durable. The webhook's
+//   thread posts the outbox in order and deletes an entry only after a 2xx:
+//   at least once, across restarts and crashes (segment_webhook.h).
 // - Membership follows the clock: sliding windows, recency and loaded
 //   attributes change without events, so a rolling sweep on the builder's
 //   thread (no thread or lock of its own) re-evaluates the stored profiles
