@@ -36,7 +36,9 @@ Result<std::unique_ptr<OpenProfiles>> OpenCaughtUp(const std::string& data_dir, 
   SLUICE_ASSIGN_OR_RETURN(p->dir, OpenDataDir(data_dir, config.log, busy_hint));
   profile::ProfileOptions options = config.profiles;
   options.db_path = server::ProfileDbPath(data_dir);
-  options.segment_webhook.clear();  // the server posts changes; a reader does not
+  // The server posts segment changes; a command's checkpoints only put them
+  // in the outbox, for the server to post at its next start.
+  options.post_segment_webhook = false;
   SLUICE_ASSIGN_OR_RETURN(p->store, profile::ProfileStore::Open(options));
   SLUICE_ASSIGN_OR_RETURN(p->builder, profile::ProfileBuilder::Open(p->store.get(), p->dir.log.get(), &p->metrics));
   SLUICE_RETURN_IF_ERROR(p->builder->CatchUp());

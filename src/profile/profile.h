@@ -3,20 +3,20 @@
 // identify traits, grouped into segments, and served as JSON.
 //
 // What it owns: DATA/state/profiles (one RocksDB; layout in profile_format.h:
-// column families profiles, identities, links, reviews, attributes, segments, quarantine and
-// the default one for the consumer's offset and watermark), the log consumer
-// "profiles", and the segment webhook posts.
+// column families profiles, identities, links, reviews, attributes, segments, quarantine,
+// outbox and the default one for the consumer's offset and watermark), the
+// log consumer "profiles", and the segment webhook posts.
 //
 // Invariants:
 // - Exactly once. The builder keeps hot profiles in memory and checkpoints
 //   every checkpoint_interval_ms, checkpoint_profiles dirty profiles or
 //   checkpoint_events events, whichever comes first: the dirty profiles,
 //   identity links, attribute updates, segment index changes, late events
-//   kept for quarantine, the watermark and the next log offset go in ONE
-//   RocksDB WriteBatch (synced). On open it resumes at that offset, so after
-//   a kill -9 every event is applied exactly once. The log's consumer offset
-//   "profiles" is committed only after the batch, so log retention never
-//   drops what profiles still need.
+//   kept for quarantine, segment webhook posts (outbox), the watermark and
+//   the next log offset go in ONE RocksDB WriteBatch (synced). On open it
+//   resumes at that offset, so after a kill -9 every event is applied
+//   exactly once. The log's consumer offset "profiles" is committed only
+//   after the batch, so log retention never drops what profiles still need.
 // - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
 //   writer holds) or the read cache (read_cache.h: the stored bytes of
 //   profiles read by userId; a shard lock held for a hash lookup, never
@@ -26,8 +26,11 @@
 //   invalidates what it touched once RocksDB applied it. Nothing rendered is
 //   cached; the block cache (warmed at server start) holds RocksDB's blocks.
 // - Segment membership is re-evaluated for every profile that changed, at
-//   its checkpoint; entering and leaving are counted, indexed (segments
-//   family) and posted to the segment webhook once the checkpoint is durable.
+//   its checkpoint; entering and leaving are indexed (segments family) and,
+//   with a segment webhook, written to the outbox family, both by the
+//   checkpoint's own batch, and counted once it is durable. The webhook's
+//   thread posts the outbox in order and deletes an entry only after a 2xx:
+//   at least once, across restarts and crashes (segment_webhook.h).
 // - Membership follows the clock: sliding windows, recency and loaded
 //   attributes change without events, so a rolling sweep on the builder's
 //   thread (no thread or lock of its own) re-evaluates the stored profiles
@@ -78,7 +81,13 @@
 #include "monitor/monitor.h"
 #include "stream/stream.h"
 
+namespace sluice::monitor {
+class WebhookTransport;  // monitor/alert_delivery.h
+}  // namespace sluice::monitor
+
 namespace sluice::profile {
+
+class SegmentWebhook;
 
 inline constexpr const char* kProfileConsumer = "profiles";  // the log consumer name
 
@@ -113,6 +122,15 @@ struct ProfileOptions {
   std::string features_yaml;
   std::vector<SegmentDefinition> segments;
   std::string segment_webhook;  // "" → none; else http(s) URL, one POST per change
+  // Segment changes waiting in the outbox for a 2xx (segment_webhook.h): a
+  // checkpoint that would leave more deletes the oldest (counted dropped).
+  uint64_t segment_webhook_outbox_max = 1'000'000;
+  // Whether this process posts the outbox (the server) or only fills it (a
+  // command working on the store while no server runs; the server posts
+  // what it left at its next start).
+  bool post_segment_webhook = true;
+  // How posts leave the process; default libcurl (tests fake it).
+  std::function<std::unique_ptr<monitor::WebhookTransport>()> segment_webhook_transport;
   // A checkpoint is written when the first of these is reached. The
   // interval bounds how stale a read is; the dirty profiles bound the
   // memory held for, and the size of, one checkpoint (each is encoded and
@@ -230,6 +248,7 @@ class ProfileStore {
   explicit ProfileStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   friend class ProfileBuilder;
+  friend class SegmentWebhook;  // segment_webhook.h: the outbox family
 };
 
 // One row of the warehouse's identity_map: a linked identifier and the

@@ -1,8 +1,8 @@
 // ProfileBuilder: log records → identity graph (identity::IdentityGraph) →
 // per-user feature state (stream::UserFeatures) held hot in memory → one
 // RocksDB WriteBatch per checkpoint (profiles, identities, links,
-// attributes, segment index, late events, watermark, next offset) → the log
-// consumer offset.
+// attributes, segment index, late events, segment webhook outbox, watermark,
+// next offset) → the log consumer offset.
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <rocksdb/write_batch.h>
 
@@ -108,7 +108,7 @@ struct ProfileBuilder::Impl {
   std::vector<char> segment_in;  // EvaluateRules' answer, by store->segments index
   ProfileCrashPoint crash_point = ProfileCrashPoint::kNone;
   bool failed = false;  // a checkpoint failed or a crash was simulated: reopen to resume
-  std::unique_ptr<SegmentWebhook> webhook;
+  std::unique_ptr<SegmentWebhook> webhook;  // null: no segment_webhook configured
 
   monitor::Counter* events_total;
   monitor::Counter* late_total[4];  // by stream::ApplyOutcome
@@ -289,8 +289,15 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
     SLUICE_ASSIGN_OR_RETURN(uint64_t n, store->SegmentSize(s.name));
     m.members.back()->Set(static_cast<double>(n));
   }
-  if (!store->options().segment_webhook.empty()) {
-    m.webhook = std::make_unique<SegmentWebhook>(store->options().segment_webhook, monitor::MakeCurlTransport(), metrics);
+  if (const ProfileOptions& o = store->options(); o.segment_webhook.empty()) {
+    SLUICE_RETURN_IF_ERROR(SegmentWebhook::Clear(m.store, metrics));
+  } else {
+    std::unique_ptr<monitor::WebhookTransport> transport;
+    if (o.post_segment_webhook) {
+      transport = o.segment_webhook_transport ? o.segment_webhook_transport() : monitor::MakeCurlTransport();
+    }
+    SLUICE_ASSIGN_OR_RETURN(m.webhook, SegmentWebhook::Open(m.store, o.segment_webhook, o.segment_webhook_outbox_max,
+                                                            std::move(transport), metrics));
   }
   SLUICE_RETURN_IF_ERROR(m.Recover());
   Impl* raw = impl.get();
@@ -1028,7 +1035,21 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     SLUICE_ASSIGN_OR_RETURN(std::string record, EncodeReviewRecord(review.first, review.second));
     batch.Put(store->reviews, key, record);
   }
-  for (auto& [offset, payload] : late_kept) batch.Put(store->quarantine, QuarantineKey(offset), payload);
+  for (auto& [offset, payload] : late_kept) batch.Put(store->quarantine, OrderedKey(offset), payload);
+  if (webhook && !changes.empty()) {
+    // In this batch, so a change is posted (at least once) exactly when the
+    // checkpoint that made it is durable.
+    std::vector<std::string> bodies;
+    bodies.reserve(changes.size());
+    for (const SegmentChange& c : changes) {
+      std::string& body = bodies.emplace_back("{\"segment\":");
+      AppendJsonString(&body, store->segments[c.segment].name);
+      body += c.entered ? ",\"change\":\"entered\"," : ",\"change\":\"left\",";
+      AppendProfileIdMember(&body, c.key);
+      body += ",\"at\":\"" + FormatIso8601(c.at) + "\"";  // Stage appends the id and the closing brace
+    }
+    SLUICE_RETURN_IF_ERROR(webhook->Stage(&bodies, &batch));
+  }
   std::string offset;
   PutFixed64(&offset, next.value);
   batch.Put(store->meta, kMetaNextOffset, offset);
@@ -1061,14 +1082,8 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   for (const SegmentChange& c : changes) {
     (c.entered ? entered_total : left_total)[c.segment]->Inc();
     members[c.segment]->Add(c.entered ? 1 : -1);
-    if (!webhook) continue;
-    std::string body = "{\"segment\":";
-    AppendJsonString(&body, store->segments[c.segment].name);
-    body += c.entered ? ",\"change\":\"entered\"," : ",\"change\":\"left\",";
-    AppendProfileIdMember(&body, c.key);
-    body += ",\"at\":\"" + FormatIso8601(c.at) + "\"}";
-    webhook->Enqueue(std::move(body));
   }
+  if (webhook && !changes.empty()) webhook->Committed();
   checkpointed = next;
   checkpointed_for_metrics = next.value;
   newest_received_us = std::max(newest_received_us.load(), pending_newest_received_us);

@@ -24,8 +24,13 @@
 //   segments    segment\0kind+id → ""  (membership index: who is in a segment)
 //   quarantine  offset (8 bytes, big-endian) → a late event kept by the
 //                                  `quarantine` late policy: its log payload
+//   outbox      sequence (8 bytes, big-endian) → the JSON body of a segment
+//                                  change not yet posted to the segment
+//                                  webhook (segment_webhook.h)
 //   default     "meta.next_offset" → fixed64: first log offset not yet applied
 //               "meta.watermark"   → the stream's encoded watermark state
+//               "meta.outbox_next" → fixed64: the next outbox sequence (ids
+//                                     never repeat, even once the outbox drained)
 //               "meta.format"      → fixed32 kProfileFormatVersion (2: the
 //                                     links family and kinds e/p/x; 1, the
 //                                     exact linker's, is refused)
@@ -60,10 +65,12 @@ inline constexpr const char* kSegmentsFamily = "segments";
 inline constexpr const char* kQuarantineFamily = "quarantine";
 inline constexpr const char* kLinksFamily = "links";
 inline constexpr const char* kReviewsFamily = "reviews";
+inline constexpr const char* kOutboxFamily = "outbox";
 
 inline constexpr std::string_view kMetaNextOffset = "meta.next_offset";
 inline constexpr std::string_view kMetaWatermark = "meta.watermark";
 inline constexpr std::string_view kMetaFormat = "meta.format";
+inline constexpr std::string_view kMetaOutboxNext = "meta.outbox_next";
 
 inline constexpr char kUserKind = 'u';
 inline constexpr char kAnonymousKind = 'a';
@@ -238,14 +245,22 @@ inline std::string SegmentIndexKey(std::string_view segment, std::string_view pr
   return k;
 }
 
-// Big-endian so RocksDB's bytewise order is offset order.
-inline std::string QuarantineKey(uint64_t offset) {
+// A quarantine or outbox key: the 8 bytes of `n`, big-endian, so RocksDB's
+// bytewise order is numeric order.
+inline std::string OrderedKey(uint64_t n) {
   std::string k(8, '\0');
   for (int i = 7; i >= 0; --i) {
-    k[i] = static_cast<char>(offset & 0xff);
-    offset >>= 8;
+    k[i] = static_cast<char>(n & 0xff);
+    n >>= 8;
   }
   return k;
+}
+// False when `key` is not 8 bytes.
+inline bool DecodeOrderedKey(std::string_view key, uint64_t* n) {
+  if (key.size() != 8) return false;
+  *n = 0;
+  for (char c : key) *n = (*n << 8) | static_cast<unsigned char>(c);
+  return true;
 }
 
 }  // namespace sluice::profile

@@ -138,6 +138,9 @@ Status ValidateProfileOptions(const ProfileOptions& options) {
   if (options.checkpoint_interval_ms < 1) return Status::InvalidArgument("profiles checkpoint interval must be positive");
   if (options.checkpoint_events < 1) return Status::InvalidArgument("profiles checkpoint_events must be positive");
   if (options.checkpoint_profiles < 1) return Status::InvalidArgument("profiles checkpoint_profiles must be positive");
+  if (options.segment_webhook_outbox_max < 1) {
+    return Status::InvalidArgument("profiles segment_webhook_outbox_max must be positive");
+  }
   return Status::Ok();
 }
 
@@ -236,7 +239,8 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
       {kSegmentsFamily, rocksdb::ColumnFamilyOptions()}, {kQuarantineFamily, rocksdb::ColumnFamilyOptions()},
-      {kLinksFamily, rocksdb::ColumnFamilyOptions()}, {kReviewsFamily, rocksdb::ColumnFamilyOptions()}};
+      {kLinksFamily, rocksdb::ColumnFamilyOptions()}, {kReviewsFamily, rocksdb::ColumnFamilyOptions()},
+      {kOutboxFamily, rocksdb::ColumnFamilyOptions()}};
   rocksdb::DB* raw = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.db_path, families, &impl->handles, &raw),
                                    "cannot open " + options.db_path));
@@ -249,6 +253,7 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   impl->quarantine = impl->handles[5];
   impl->links = impl->handles[6];
   impl->reviews = impl->handles[7];
+  impl->outbox = impl->handles[8];
   impl->normalizer.emplace(options.identity.graph.normalize);
 
   std::string format;
@@ -632,10 +637,8 @@ Result<std::vector<std::pair<uint64_t, std::string>>> ProfileStore::LateEvents(s
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->quarantine));
   Event e;
   for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (k.size() != 8) return Status::Corruption("profiles: bad quarantine key");
     uint64_t offset = 0;
-    for (size_t i = 0; i < 8; ++i) offset = (offset << 8) | static_cast<unsigned char>(k[i]);
+    if (!DecodeOrderedKey(it->key().ToStringView(), &offset)) return Status::Corruption("profiles: bad quarantine key");
     SLUICE_RETURN_IF_ERROR(DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e));
     std::string json;
     AppendEventJson(e, &json);

@@ -63,6 +63,7 @@ struct ProfileStore::Impl {
   rocksdb::ColumnFamilyHandle* quarantine = nullptr;
   rocksdb::ColumnFamilyHandle* links = nullptr;
   rocksdb::ColumnFamilyHandle* reviews = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox = nullptr;  // segment webhook posts (segment_webhook.h)
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
   std::shared_ptr<rocksdb::Cache> block_cache;        // shared by the families
   std::unique_ptr<ReadCache> read_cache;              // GetJson's, by profile key

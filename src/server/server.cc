@@ -200,8 +200,9 @@ Status LoadIdentitySection(const Section& id, profile::IdentityOptions* o) {
 // relative file paths.
 Status LoadProfilesSection(const Section& pr, const std::filesystem::path& config_dir, ServerConfig* c) {
   SLUICE_RETURN_IF_ERROR(pr.Check({"enabled", "features", "watermark", "segments", "segments_file", "segment_webhook",
-                                   "checkpoint_interval_ms", "checkpoint_profiles", "checkpoint_events", "max_hot_profiles",
-                                   "segment_sweep_per_second", "block_cache_mb", "read_cache_mb", "identity"}));
+                                   "segment_webhook_outbox_max", "checkpoint_interval_ms", "checkpoint_profiles",
+                                   "checkpoint_events", "max_hot_profiles", "segment_sweep_per_second", "block_cache_mb",
+                                   "read_cache_mb", "identity"}));
   profile::ProfileOptions& o = c->profiles;
   SLUICE_RETURN_IF_ERROR(pr.Get("enabled", &c->profiles_enabled));
   auto read_file = [&](const std::string& key, std::string* path, std::string* text) -> Status {
@@ -257,6 +258,7 @@ Status LoadProfilesSection(const Section& pr, const std::filesystem::path& confi
       o.segment_webhook.rfind("https://", 0) != 0) {
     return Status::InvalidArgument(pr.Where("segment_webhook") + "expected an http:// or https:// URL");
   }
+  SLUICE_RETURN_IF_ERROR(pr.Get("segment_webhook_outbox_max", &o.segment_webhook_outbox_max));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_interval_ms", &o.checkpoint_interval_ms));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_profiles", &o.checkpoint_profiles));
   SLUICE_RETURN_IF_ERROR(pr.Get("checkpoint_events", &o.checkpoint_events));

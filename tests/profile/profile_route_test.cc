@@ -108,6 +108,7 @@ profiles:
   watermark:
     late_policy: quarantine
   segment_webhook: http://127.0.0.1:9/hook
+  segment_webhook_outbox_max: 500
   block_cache_mb: 64
   read_cache_mb: 0
   identity:
@@ -124,6 +125,7 @@ profiles:
   EXPECT_EQ(c->profiles.checkpoint_profiles, 5000u);
   EXPECT_EQ(c->profiles.checkpoint_events, 1'000'000u);  // default kept
   EXPECT_EQ(c->profiles.segment_sweep_per_second, 500u);
+  EXPECT_EQ(c->profiles.segment_webhook_outbox_max, 500u);
   EXPECT_EQ(c->profiles.block_cache_bytes, size_t{64} << 20);
   EXPECT_EQ(c->profiles.read_cache_bytes, 0u);
   ASSERT_EQ(c->profiles.segments.size(), 2u);
@@ -148,7 +150,7 @@ profiles:
                           "profiles: {segments: [{name: x}]}\n", "profiles: {segment_webhook: ftp://x}\n",
                           "profiles: {features: missing.yaml}\n", "profiles: {watermark: {late_policy: maybe}}\n",
                           "profiles: {block_cache_mb: 0}\n", "profiles: {segment_sweep_per_second: -1}\n", "profiles: {block_cache_mb: 2000000}\n",
-                          "profiles: {read_cache_mb: -1}\n", "profiles: {checkpoint_profiles: 0}\n",
+                          "profiles: {read_cache_mb: -1}\n", "profiles: {checkpoint_profiles: 0}\n", "profiles: {segment_webhook_outbox_max: 0}\n",
                           "profiles: {identity: {limit: {user_id: 1}}}\n", "profiles: {identity: {limits: {users: 1}}}\n",
                           "profiles: {identity: {external_id_traits: {crm_id: ''}}}\n",
                           "profiles: {identity: {phone_default_country: '+44'}}\n",
