@@ -328,7 +328,7 @@ class ProfileBuilder {
   Result<ResolveSummary> Resolve(unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress);
 
   log::LogOffset next_offset() const;     // next record to apply
-  log::LogOffset checkpointed() const;    // next record after the last checkpoint
+  log::LogOffset checkpointed() const;    // next record after the last checkpoint; from any thread
   void set_crash_point(ProfileCrashPoint p);
 
  private:

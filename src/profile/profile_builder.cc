@@ -59,7 +59,7 @@ struct ProfileBuilder::Impl {
   std::unique_ptr<log::LogReader> reader;
   log::LogOffset next;
   log::LogOffset checkpointed;
-  std::atomic<uint64_t> checkpointed_for_metrics{0};
+  std::atomic<uint64_t> checkpointed_shared{0};  // checkpointed, for other threads (gauges, checkpointed())
   std::atomic<int64_t> newest_received_us{0};  // of the events checkpointed
   int64_t pending_newest_received_us = 0;
   stream::Watermark watermark;
@@ -304,13 +304,13 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   metrics->AddGaugeCallback("sluice_profile_lag_records", "Durable log records not yet checkpointed into profiles.", {},
                             [raw, log] {
                               return static_cast<double>(log->EndOffset().value -
-                                                         raw->checkpointed_for_metrics.load(std::memory_order_relaxed));
+                                                         raw->checkpointed_shared.load(std::memory_order_relaxed));
                             });
   metrics->AddGaugeCallback(
       "sluice_profile_lag_seconds",
       "now − received_at of the newest event checkpointed into profiles, while records wait (0 when caught up).", {},
       [raw, log] {
-        if (raw->checkpointed_for_metrics.load(std::memory_order_relaxed) >= log->EndOffset().value) return 0.0;
+        if (raw->checkpointed_shared.load(std::memory_order_relaxed) >= log->EndOffset().value) return 0.0;
         int64_t newest = raw->newest_received_us.load(std::memory_order_relaxed);
         return newest ? std::max<double>(0, (NowMicros() - newest) / 1e6) : 0.0;
       });
@@ -377,7 +377,7 @@ Status ProfileBuilder::Impl::Recover() {
     from = log->StartOffset().value;
   }
   next = checkpointed = log::LogOffset{from};
-  checkpointed_for_metrics = from;
+  checkpointed_shared = from;
   last_checkpoint_ms = SteadyMillis();
   SLUICE_RETURN_IF_ERROR(log->CommitConsumerOffset(kProfileConsumer, next));
   SLUICE_ASSIGN_OR_RETURN(reader, log->NewReader(next));
@@ -1085,7 +1085,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
   }
   if (webhook && !changes.empty()) webhook->Committed();
   checkpointed = next;
-  checkpointed_for_metrics = next.value;
+  checkpointed_shared = next.value;
   newest_received_us = std::max(newest_received_us.load(), pending_newest_received_us);
   events_since_checkpoint = 0;
   last_checkpoint_ms = SteadyMillis();
@@ -1156,7 +1156,9 @@ Status ProfileBuilder::Stop() {
 }
 
 log::LogOffset ProfileBuilder::next_offset() const { return impl_->next; }
-log::LogOffset ProfileBuilder::checkpointed() const { return impl_->checkpointed; }
+log::LogOffset ProfileBuilder::checkpointed() const {
+  return log::LogOffset{impl_->checkpointed_shared.load(std::memory_order_acquire)};
+}
 void ProfileBuilder::set_crash_point(ProfileCrashPoint p) { impl_->crash_point = p; }
 
 }  // namespace sluice::profile
