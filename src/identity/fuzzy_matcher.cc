@@ -326,8 +326,6 @@ Match BuildMatch(const Record& x, const Record& y, const PairScore& p, const Mat
   return m;
 }
 
-}  // namespace
-
 RecordSummary Summarize(const Record& r, uint32_t version) {
   auto hash = [](std::string_view v) { return static_cast<uint32_t>(XXH3_64bits(v.data(), v.size())); };
   RecordSummary s;
@@ -346,6 +344,8 @@ RecordSummary Summarize(const Record& r, uint32_t version) {
   if (!r.device.empty()) s.present |= RecordSummary::kHasDevice, s.device = hash(r.device);
   return s;
 }
+
+}  // namespace
 
 // Open addressing from key hash to the head of a chain of (record, version)
 // entries; an entry whose version is not the record's current one is stale
