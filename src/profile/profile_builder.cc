@@ -58,8 +58,9 @@ struct ProfileBuilder::Impl {
   log::Log* log = nullptr;
   std::unique_ptr<log::LogReader> reader;
   log::LogOffset next;
-  log::LogOffset checkpointed;
-  std::atomic<uint64_t> checkpointed_shared{0};  // checkpointed, for other threads (gauges, checkpointed())
+  // Next record after the last checkpoint; atomic, as the gauges and
+  // checkpointed() read it from other threads.
+  std::atomic<uint64_t> checkpointed{0};
   std::atomic<int64_t> newest_received_us{0};  // of the events checkpointed
   int64_t pending_newest_received_us = 0;
   stream::Watermark watermark;
@@ -304,13 +305,13 @@ Result<std::unique_ptr<ProfileBuilder>> ProfileBuilder::Open(ProfileStore* store
   metrics->AddGaugeCallback("sluice_profile_lag_records", "Durable log records not yet checkpointed into profiles.", {},
                             [raw, log] {
                               return static_cast<double>(log->EndOffset().value -
-                                                         raw->checkpointed_shared.load(std::memory_order_relaxed));
+                                                         raw->checkpointed.load(std::memory_order_relaxed));
                             });
   metrics->AddGaugeCallback(
       "sluice_profile_lag_seconds",
       "now − received_at of the newest event checkpointed into profiles, while records wait (0 when caught up).", {},
       [raw, log] {
-        if (raw->checkpointed_shared.load(std::memory_order_relaxed) >= log->EndOffset().value) return 0.0;
+        if (raw->checkpointed.load(std::memory_order_relaxed) >= log->EndOffset().value) return 0.0;
         int64_t newest = raw->newest_received_us.load(std::memory_order_relaxed);
         return newest ? std::max<double>(0, (NowMicros() - newest) / 1e6) : 0.0;
       });
@@ -376,8 +377,8 @@ Status ProfileBuilder::Impl::Recover() {
     // (no consumer kept them): start at what is left.
     from = log->StartOffset().value;
   }
-  next = checkpointed = log::LogOffset{from};
-  checkpointed_shared = from;
+  next = log::LogOffset{from};
+  checkpointed = from;
   last_checkpoint_ms = SteadyMillis();
   SLUICE_RETURN_IF_ERROR(log->CommitConsumerOffset(kProfileConsumer, next));
   SLUICE_ASSIGN_OR_RETURN(reader, log->NewReader(next));
@@ -1084,8 +1085,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
     members[c.segment]->Add(c.entered ? 1 : -1);
   }
   if (webhook && !changes.empty()) webhook->Committed();
-  checkpointed = next;
-  checkpointed_shared = next.value;
+  checkpointed = next.value;
   newest_received_us = std::max(newest_received_us.load(), pending_newest_received_us);
   events_since_checkpoint = 0;
   last_checkpoint_ms = SteadyMillis();
@@ -1100,7 +1100,7 @@ Status ProfileBuilder::Impl::WriteCheckpoint() {
 Status ProfileBuilder::Checkpoint() {
   Impl& m = *impl_;
   if (m.failed) return Status::FailedPrecondition("profile builder stopped after a failed checkpoint; restart to resume");
-  if (m.next == m.checkpointed && m.events_since_checkpoint == 0 && m.dirty.empty()) return Status::Ok();
+  if (m.next.value == m.checkpointed.load() && m.events_since_checkpoint == 0 && m.dirty.empty()) return Status::Ok();
   Status st = m.WriteCheckpoint();
   // What is in memory is ahead of the store now; only a restart (resuming at
   // the last good checkpoint) can line them up again.
@@ -1157,7 +1157,7 @@ Status ProfileBuilder::Stop() {
 
 log::LogOffset ProfileBuilder::next_offset() const { return impl_->next; }
 log::LogOffset ProfileBuilder::checkpointed() const {
-  return log::LogOffset{impl_->checkpointed_shared.load(std::memory_order_acquire)};
+  return log::LogOffset{impl_->checkpointed.load(std::memory_order_acquire)};
 }
 void ProfileBuilder::set_crash_point(ProfileCrashPoint p) { impl_->crash_point = p; }
 
