@@ -170,7 +170,7 @@ struct ProfileBuilder::Impl {
     Status decoded = Status::Ok();
     Event event;
     std::string key;      // its profile key before identity resolution; empty: nothing to apply
-    std::string payload;  // kept for late_kept
+    std::string payload;  // for late_kept: only under the quarantine late policy
   };
   // With 100k users and more, every event's profile is out of cache, and
   // reaching it is a chain of dependent misses: hot map, profile, feature
@@ -485,7 +485,8 @@ void ProfileBuilder::Impl::ReadAhead(const log::Record& r, AheadRecord* a) {
   const Event& e = a->event;
   if (e.user_id.empty() && e.anonymous_id.empty()) return;
   a->key = e.user_id.empty() ? AnonymousKey(e.anonymous_id) : UserKey(e.user_id);
-  a->payload.assign(r.payload);
+  // Kept only where a late event may be quarantined: a copy per event otherwise.
+  if (set->watermark().late_policy == stream::LatePolicy::kQuarantine) a->payload.assign(r.payload);
 }
 
 void ProfileBuilder::Impl::PrefetchProfiles() {
