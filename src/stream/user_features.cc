@@ -1130,7 +1130,6 @@ struct UserState {
   static constexpr size_t kInlineSlots = 12;
   using Slots = boost::container::small_vector<Slot, kInlineSlots>;
   Slots slots;
-  size_t SlotHeapBytes() const { return slots.capacity() > kInlineSlots ? slots.capacity() * sizeof(Slot) : 0; }
 
   void PrefetchSlots() const {
     const char* bytes = reinterpret_cast<const char*>(slots.data());
@@ -1429,7 +1428,7 @@ UnixMicros UserFeatures::newest_event_time() const {
 }
 
 size_t UserFeatures::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + sizeof(State) + state_->SlotHeapBytes();
+  size_t bytes = sizeof(*this) + sizeof(State) + SpilledBytes(state_->slots);
   for (const auto& slot : state_->slots) bytes += slot.state()->HeapBytes();
   return bytes;
 }
