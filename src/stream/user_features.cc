@@ -176,6 +176,11 @@ void GrowBounded(Container* v, size_t max) {
   if (v->size() < v->capacity()) return;
   v->reserve(std::min(max, std::max<size_t>(1, 2 * v->capacity())));
 }
+// Requests every cache line of [p, p + bytes).
+void PrefetchBytes(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b);
+}
 // Heap bytes of a vector that keeps its first N elements inline: none until
 // it outgrows them.
 template <typename T, size_t N>
@@ -1132,8 +1137,7 @@ struct UserState {
   Slots slots;
 
   void PrefetchSlots() const {
-    const char* bytes = reinterpret_cast<const char*>(slots.data());
-    for (size_t b = 0; b < slots.size() * sizeof(Slot); b += 64) __builtin_prefetch(bytes + b);
+    PrefetchBytes(slots.data(), slots.size() * sizeof(Slot));
   }
 
   // Advances the states `newest` has reached. REQUIRES: aligned to `set`.
@@ -1411,8 +1415,7 @@ void UserFeatures::Merge(const FeatureSet& set, const UserFeatures& other) {
 }
 
 void UserFeatures::PrefetchHead() const {
-  const char* bytes = reinterpret_cast<const char*>(state_.get());
-  for (size_t b = 0; b < sizeof(State); b += 64) __builtin_prefetch(bytes + b);
+  PrefetchBytes(state_.get(), sizeof(State));
 }
 
 void UserFeatures::Prefetch() const {
