@@ -28,12 +28,14 @@
 //            profiles beyond max_hot_profiles. Sweep phases count profiles.
 // Each phase reports events/s of wall time and events per CPU-second of the
 // whole process (RocksDB's background flushes included), i.e. per core.
-// Prints RESULT lines (key=value) for bench/profile.sh.
+// Prints RESULT lines (key=value) for bench/profile.sh. With ONLY_BUILDER set
+// in the environment only the builder phase runs: for A/B runs and profilers.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -174,13 +176,14 @@ int main(int argc, char** argv) {
   std::printf("RESULT setup events=%llu users=%llu payload_bytes=%zu\n", static_cast<unsigned long long>(events),
               static_cast<unsigned long long>(users), payload.size());
 
-  {
+  const bool only_builder = std::getenv("ONLY_BUILDER") != nullptr;
+  if (!only_builder) {
     Timer t;
     uint64_t n = 0;
     if (Status st = ForEachEvent(**lg, [&](const Event&) { ++n; }); !st.ok()) return Die("decode", st);
     t.Report("decode", n);
   }
-  {
+  if (!only_builder) {
     const stream::FeatureSet& set = stream::FeatureSet::Defaults();
     std::unordered_map<std::string, stream::UserFeatures> states;
     stream::Watermark wm(set.watermark().out_of_orderness_us);
@@ -215,6 +218,7 @@ int main(int argc, char** argv) {
     Timer t;
     if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
     t.Report("builder", events);
+    if (only_builder) return 0;
     auto sweep = [&clock_now](profile::ProfileBuilder& b, const monitor::Registry& m, const char* phase) -> Status {
       const uint64_t before = m.CounterSum("sluice_profile_segment_sweep_profiles_total");
       clock_now += kMicrosPerSecond;
