@@ -1,6 +1,6 @@
 -- wrk script: GET /v1/profiles/user-N for random N in [0, PROFILES), keep-alive.
 --
---   wrk -t2 -c32 -d15s --latency -s bench/profile_get.lua http://127.0.0.1:PORT -- PROFILES [READ_TOKEN]
+--   wrk -t1 -c32 -d15s --latency -s bench/profile_get.lua http://127.0.0.1:PORT -- PROFILES [READ_TOKEN]
 --
 -- At the end it prints one machine-readable line:
 --   WRK_RESULT requests=… ok=… non200=… errors=… duration_s=… req_per_s=… p50_ms=… p99_ms=… p999_ms=… max_ms=…
