@@ -235,6 +235,14 @@ Result<std::unique_ptr<ProfileStore>> ProfileStore::Open(const ProfileOptions& o
   // (docs/benchmarks.md). Hints apply to non-concurrent inserts only, which
   // a single writer's batches are.
   cf_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  // The memtable gets a Bloom filter of whole keys too: the tables' filter
+  // does not cover it, and a Get of a key it lacks otherwise walks its skip
+  // list — a new user's profile, a new identifier's (Reconcile) — with a
+  // cache miss per level. With a million new users that walk was a fifth
+  // of the builder's time. 2 % of the write buffer (1.3 MB of 64 MB) gives
+  // ≥ 10 bits per key for memtables of up to a million keys.
+  cf_options.memtable_whole_key_filtering = true;
+  cf_options.memtable_prefix_bloom_size_ratio = 0.02;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kProfilesFamily, cf_options},
       {kIdentitiesFamily, cf_options},                 {kAttributesFamily, cf_options},
