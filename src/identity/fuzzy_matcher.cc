@@ -358,6 +358,9 @@ struct FuzzyMatcher::Index {
   struct Entry {
     uint32_t record, version, next;
   };
+  // Whether `e` is its record's current version; older ones stay in the
+  // chains until CompactIfMostlyStale drops them.
+  bool Live(const Entry& e) const { return summaries[e.record].version == e.version; }
   static constexpr uint32_t kNone = UINT32_MAX;
 
   std::vector<Record> records;
@@ -410,7 +413,7 @@ struct FuzzyMatcher::Index {
       uint32_t head = kNone, last = kNone;
       for (uint32_t e = s.head; e != kNone; e = entries[e].next) {  // newest first, kept so
         const Entry& entry = entries[e];
-        if (summaries[entry.record].version != entry.version) continue;
+        if (!Live(entry)) continue;
         kept.push_back({entry.record, entry.version, kNone});
         const uint32_t at = static_cast<uint32_t>(kept.size() - 1);
         (last == kNone ? head : kept[last].next) = at;
@@ -440,7 +443,7 @@ struct FuzzyMatcher::Index {
       for (size_t i = 0; i < walks.size(); ++i) {
         if (walks[i] == kNone) continue;
         const Entry& entry = entries[walks[i]];
-        if (summaries[entry.record].version == entry.version) blocks[i].push_back(entry.record);
+        if (Live(entry)) blocks[i].push_back(entry.record);
         // Past `limit` live records the block is skipped whole: stop walking it.
         walks[i] = blocks[i].size() > limit ? kNone : entry.next;
         if (walks[i] != kNone) {
@@ -458,7 +461,7 @@ struct FuzzyMatcher::Index {
     out->clear();
     for (uint32_t e = head; e != kNone && out->size() <= limit; e = entries[e].next) {
       const Entry& entry = entries[e];
-      if (summaries[entry.record].version == entry.version) out->push_back(entry.record);
+      if (Live(entry)) out->push_back(entry.record);
     }
   }
 };
