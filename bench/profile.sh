@@ -13,7 +13,7 @@
 # CHECKPOINT_PROFILES (100000) and CHECKPOINT_EVENTS (1000000) — the server's
 # defaults —, BOTH_IDS (0; 1: every
 # event also carries an anonymousId, so each asks the identity graph for its
-# link), IDENTIFY_EVERY (0; k: every k-th event is an identify with an email
+# link, and the reads are timed by anonymousId too: row get_anon), IDENTIFY_EVERY (0; k: every k-th event is an identify with an email
 # trait: a link and a fuzzy match each), BUILD (build).
 # Output: RESULT lines and a Markdown table on stdout and in bench/out/profile.md.
 set -euo pipefail
@@ -39,7 +39,8 @@ field() { grep "phase=$1 " "$OUT/profile-bench.out" | sed -E "s/.* $2=([0-9.]+).
   echo "| $(date -u +%Y-%m-%dT%H:%MZ), $EVENTS events, $USERS users, both ids: $BOTH_IDS, identify every: $IDENTIFY_EVERY, checkpoints every ${CHECKPOINT_MS} ms / $CHECKPOINT_PROFILES profiles / $CHECKPOINT_EVENTS events, load before: $LOAD | events/s (wall) | events per CPU-second | × builder |"
   echo "|---|---:|---:|---:|"
   B=$(field builder events_per_cpu_s)
-  for p in decode apply builder sweep_hot get sweep_cold; do
+  for p in decode apply builder sweep_hot get get_anon sweep_cold; do
+    grep -q "phase=$p " "$OUT/profile-bench.out" || continue  # get_anon: BOTH_IDS=1 only
     echo "| $p | $(field $p events_per_s) | $(field $p events_per_cpu_s) | $(awk -v a="$(field $p events_per_cpu_s)" -v b="$B" 'BEGIN{printf "%.2f", a/b}') |"
   done
 } | tee "$OUT/profile.md"

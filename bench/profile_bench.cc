@@ -23,6 +23,8 @@
 //   get      ProfileStore::GetJson of random users (the read cache's path:
 //            a miss reads RocksDB, Evaluate as of now, JSON): the serving
 //            path without HTTP.
+//   get_anon (BOTH_IDS = 1 only) the same reads by the users' anonymousIds,
+//            which resolve to the user's profile through the identity link.
 //   sweep_cold  the same pass by a freshly opened builder: every profile read
 //            from RocksDB (iterator) and decoded, as after a restart or for
 //            profiles beyond max_hot_profiles. Sweep phases count profiles.
@@ -231,16 +233,25 @@ int main(int argc, char** argv) {
     // Reads as the HTTP route makes them (RocksDB Gets + Evaluate + JSON),
     // in-process: what GET /v1/profiles/{id} costs before HTTP.
     const uint64_t reads = std::min<uint64_t>(events, 200'000);
-    Timer r;
-    size_t bytes = 0;
     const UnixMicros now = NowMicros();
-    for (uint64_t i = 0; i < reads; ++i) {
-      auto json = (*store)->GetJson("user-" + std::to_string(rng() % users), {}, now);
-      if (!json.ok() && json.status().code() != StatusCode::kNotFound) return Die("get", json.status());
-      if (json.ok()) bytes += json->size();
-    }
-    r.Report("get", reads);
+    size_t bytes = 0;
+    auto get = [&](const char* phase, const char* id_prefix) -> Status {
+      Timer r;
+      bytes = 0;
+      for (uint64_t i = 0; i < reads; ++i) {
+        auto json = (*store)->GetJson(id_prefix + std::to_string(rng() % users), {}, now);
+        if (!json.ok() && json.status().code() != StatusCode::kNotFound) return json.status();
+        if (json.ok()) bytes += json->size();
+      }
+      r.Report(phase, reads);
+      return Status::Ok();
+    };
+    if (Status st = get("get", "user-"); !st.ok()) return Die("get", st);
     std::printf("RESULT get_mean_json_bytes=%zu\n", static_cast<size_t>(bytes / reads));
+    // By the anonymousId linked to the profile: the identity's lookup first.
+    if (both_ids) {
+      if (Status st = get("get_anon", "anon-"); !st.ok()) return Die("get", st);
+    }
     if (Status st = (*builder)->CatchUp(); !st.ok()) return Die("catch up", st);
     builder->reset();
     monitor::Registry cold_metrics;

@@ -19,7 +19,7 @@
 //   after the batch, so log retention never drops what profiles still need.
 // - Reads never wait on writes: GetJson reads RocksDB (a Get takes no lock a
 //   writer holds) or the read cache (read_cache.h: the stored bytes of
-//   profiles read by userId; a shard lock held for a hash lookup, never
+//   profiles once read, by profile key; a shard lock held for a hash lookup, never
 //   across a write) and evaluates the features as of `now`, so sliding
 //   windows move with the clock. A read sees the last checkpoint: every
 //   write of profiles or attributes goes through one function that
@@ -152,8 +152,8 @@ struct ProfileOptions {
   // the cache skip a file read and a decompression each.
   size_t block_cache_bytes = size_t{1} << 30;
   // GetJson's read cache (read_cache.h): the stored record and attributes
-  // of profiles read by their userId, so a repeated read costs no RocksDB
-  // Get. Every write invalidates what it touched. 0: off.
+  // of profiles once read (by any id), so a repeated read costs no RocksDB
+  // Get of the profile. Every write invalidates what it touched. 0: off.
   size_t read_cache_bytes = size_t{1} << 30;
   // The clock segments are evaluated with; default NowMicros.
   std::function<UnixMicros()> clock;

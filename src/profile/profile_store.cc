@@ -346,33 +346,29 @@ Result<std::vector<IdentityMapEntry>> ReadIdentityMap(const ProfileOptions& opti
   return out;
 }
 
-Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRecord* record) const {
-  rocksdb::ReadOptions ro;
-  rocksdb::PinnableSlice value;  // decoded in place from the cached block
+Result<ReadCache::EntryPtr> ProfileStore::Impl::Find(std::string_view id, std::string* key) const {
   // The profile stored under profile key `k`, or under the canonical key `k`
-  // is linked to; false when neither exists.
-  auto lookup = [&](std::string k) -> Result<bool> {
-    value.Reset();
-    rocksdb::Status s = db->Get(ro, profiles, k, &value);
-    if (s.IsNotFound()) {
+  // is linked to; nullptr when neither exists.
+  auto lookup = [&](std::string k) -> Result<ReadCache::EntryPtr> {
+    SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr entry, ReadProfile(k));
+    if (!entry) {
       std::string canonical;
-      s = db->Get(ro, identities, k, &canonical);
-      if (s.IsNotFound()) return false;
+      rocksdb::Status s = db->Get(rocksdb::ReadOptions(), identities, k, &canonical);
+      if (s.IsNotFound()) return ReadCache::EntryPtr();
       SLUICE_RETURN_IF_ERROR(FromRocks(s, "read identity"));
-      s = db->Get(ro, profiles, canonical, &value);
-      if (s.IsNotFound()) return false;  // linked before the profile had events
+      SLUICE_ASSIGN_OR_RETURN(entry, ReadProfile(canonical));
+      if (!entry) return ReadCache::EntryPtr();  // linked before the profile had events
       k = std::move(canonical);
     }
-    SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
     *key = std::move(k);
-    return true;
+    return entry;
   };
   // Bare ids first, so the common case costs what it did before the graph;
   // only when they miss is an id that reads as an email, phone or external
   // id normalised the way the graph stored it.
   for (std::string k : {UserKey(id), AnonymousKey(id)}) {
-    SLUICE_ASSIGN_OR_RETURN(bool found, lookup(std::move(k)));
-    if (found) return DecodeProfileRecord(value.ToStringView(), record);
+    SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr entry, lookup(std::move(k)));
+    if (entry) return entry;
   }
   for (identity::IdType type : {identity::IdType::kEmail, identity::IdType::kPhone, identity::IdType::kExternalId}) {
     const bool plausible = type == identity::IdType::kEmail   ? id.find('@') != std::string_view::npos
@@ -381,30 +377,29 @@ Status ProfileStore::Impl::Find(std::string_view id, std::string* key, ProfileRe
     if (!plausible) continue;
     Result<identity::Identifier> normalised = normalizer->Normalize(type, id);
     if (!normalised.ok()) continue;
-    SLUICE_ASSIGN_OR_RETURN(bool found, lookup(ProfileKey(*normalised)));
-    if (found) return DecodeProfileRecord(value.ToStringView(), record);
+    SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr entry, lookup(ProfileKey(*normalised)));
+    if (entry) return entry;
   }
   return Status::NotFound("no profile for id \"" + std::string(id) + "\"");
 }
 
-Result<ReadCache::EntryPtr> ProfileStore::Impl::ReadUserProfile(std::string_view id, std::string* key) const {
-  *key = UserKey(id);
-  if (ReadCache::EntryPtr cached = read_cache->Lookup(*key)) return cached;
+Result<ReadCache::EntryPtr> ProfileStore::Impl::ReadProfile(const std::string& key) const {
+  if (ReadCache::EntryPtr cached = read_cache->Lookup(key)) return cached;
   const uint64_t ticket = read_cache->Ticket();  // before the Gets: read_cache.h
   rocksdb::ReadOptions ro;
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db->Get(ro, profiles, *key, &value);
+  rocksdb::Status s = db->Get(ro, profiles, key, &value);
   if (s.IsNotFound()) return ReadCache::EntryPtr();
   SLUICE_RETURN_IF_ERROR(FromRocks(s, "read profile"));
   auto entry = std::make_shared<ReadCache::Entry>();
   entry->record.assign(value.data(), value.size());
   value.Reset();
-  s = db->Get(ro, attributes, *key, &value);
+  s = db->Get(ro, attributes, key, &value);
   if (!s.IsNotFound()) {
     SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
     entry->attributes.assign(value.data(), value.size());
   }
-  read_cache->Insert(*key, ticket, entry);
+  read_cache->Insert(key, ticket, entry);
   return ReadCache::EntryPtr(std::move(entry));
 }
 
@@ -469,15 +464,8 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
   // vectors' capacity, so a read allocates little besides its answer.
   thread_local ProfileRecord rec;
   thread_local stream::UserFeatures state;
-  // The common read — by the userId that keys the profile — comes from the
-  // read cache; anything else (anonymousId, linked ids) takes Find's path.
-  SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr cached,
-                          m.read_cache->enabled() ? m.ReadUserProfile(id, &key) : Result<ReadCache::EntryPtr>(nullptr));
-  if (cached) {
-    SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(cached->record, &rec));
-  } else {
-    SLUICE_RETURN_IF_ERROR(m.Find(id, &key, &rec));
-  }
+  SLUICE_ASSIGN_OR_RETURN(ReadCache::EntryPtr entry, m.Find(id, &key));
+  SLUICE_RETURN_IF_ERROR(DecodeProfileRecord(entry->record, &rec));
   std::string out;
   out.reserve(2048);
   TimeWriter times(&out);
@@ -494,17 +482,8 @@ Result<std::string> ProfileStore::GetJson(std::string_view id, const FieldSelect
     out += rec.traits.empty() ? "{}" : rec.traits;
   }
   if (fields.sections & kFieldAttributes) {
-    rocksdb::PinnableSlice value;
-    std::string_view attributes;
-    if (cached) {
-      attributes = cached->attributes;
-    } else {
-      rocksdb::Status s = m.db->Get(rocksdb::ReadOptions(), m.attributes, key, &value);
-      if (!s.IsNotFound()) SLUICE_RETURN_IF_ERROR(FromRocks(s, "read attributes"));
-      attributes = value.ToStringView();
-    }
     out += ",\"attributes\":";
-    out += attributes.empty() ? std::string_view("{}") : attributes;
+    out += entry->attributes.empty() ? std::string_view("{}") : std::string_view(entry->attributes);
   }
   if (fields.sections & kFieldFeatures) {
     Status st = state.Decode(rec.state);
@@ -607,7 +586,7 @@ Result<size_t> ProfileStore::WarmCache() {
   for (profiles->SeekToFirst(); profiles->Valid() && !(blocks_full && reads_full); profiles->Next()) {
     const rocksdb::Slice key = profiles->key();
     while (attributes->Valid() && attributes->key().compare(key) < 0) attributes->Next();
-    // Only userId keys: GetJson's cached path (ReadUserProfile) asks no other.
+    // Only userId keys, the reads Find tries first; others are cached when read.
     if (!reads_full && !key.empty() && key[0] == kUserKind) {
       auto entry = std::make_shared<ReadCache::Entry>();
       entry->record.assign(profiles->value().data(), profiles->value().size());

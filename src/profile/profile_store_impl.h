@@ -72,16 +72,16 @@ struct ProfileStore::Impl {
   // stored them.
   std::optional<identity::Normalizer> normalizer;
 
-  // The canonical key and record of `id` (userId first, then anonymousId,
-  // then, normalised, an email, a phone, a TYPE:VALUE external id; each
-  // directly or through its link). NotFound when none is known.
-  Status Find(std::string_view id, std::string* key, ProfileRecord* record) const;
+  // The canonical key of `id` and the record and attributes stored under it
+  // (userId first, then anonymousId, then, normalised, an email, a phone, a
+  // TYPE:VALUE external id; each directly or through its link), each
+  // profile through ReadProfile. NotFound when none is known.
+  Result<ReadCache::EntryPtr> Find(std::string_view id, std::string* key) const;
+  // The record and attributes stored under profile key `key`, from the read
+  // cache or else read (and then cached); nullptr when it holds no profile.
+  Result<ReadCache::EntryPtr> ReadProfile(const std::string& key) const;
   // Stored attributes of a profile key (empty when none).
   Status ReadAttributes(const std::string& key, JsonFields* out) const;
-  // The record and attributes stored under `id`'s userId key, from the read
-  // cache or else read (and then cached); nullptr when that key holds no
-  // profile (the id may still be an anonymousId or linked: Find).
-  Result<ReadCache::EntryPtr> ReadUserProfile(std::string_view id, std::string* key) const;
   // The ONE way to write the profiles or attributes family (read_cache.h's
   // invariant): applies `batch`, then invalidates every key of those two
   // families it touched.

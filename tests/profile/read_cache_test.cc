@@ -104,28 +104,35 @@ TEST(ReadCacheTest, ZeroCapacityKeepsNothing) {
 class ReadCacheStoreTest : public ProfileFixture {};
 
 // Every kind of write a cached profile can see — new events, loaded
-// attributes, identify traits — is in the next read, and the answers equal
-// those of a store without the cache.
+// attributes, identify traits, a new link — is in the next read, by userId,
+// by anonymousId and through a link, and the answers equal those of a store
+// without the cache.
 TEST_F(ReadCacheStoreTest, AnswersAsAStoreWithoutTheCache) {
   std::vector<Event> events;
   for (int i = 0; i < 50; ++i) events.push_back(MakeEvent(EventType::kTrack, "u" + std::to_string(i % 5), "", kBase + i));
+  events.push_back(MakeEvent(EventType::kTrack, "", "anon-9", kBase + 50));  // a visitor who never logged in
   Append(events);
   OpenStore();
   ASSERT_TRUE(builder_->CatchUp().ok());
   ASSERT_TRUE(store_->WarmCache().ok());
-  std::vector<std::string> ids = {"u0", "u1", "u2", "u3", "u4", "nobody"};
-  for (const std::string& id : ids) Get(id);  // now cached
+  std::vector<std::string> ids = {"u0", "u1", "u2", "u3", "u4", "nobody", "anon-9", "anon-2"};
+  for (const std::string& id : ids) Get(id);  // now cached, anon-9's profile included
+  const uint64_t hits = store_->read_cache_stats().hits;
+  EXPECT_EQ(Feature("anon-9", "events_lifetime"), 1);
+  EXPECT_EQ(store_->read_cache_stats().hits, hits + 1);  // a read by anonymousId is a cache hit too
   ASSERT_TRUE(store_->PutAttributes({{"u1", R"({"plan":"pro"})"}}).ok());
   Event identify = MakeEvent(EventType::kIdentify, "u2", "anon-2", kBase + 100);
   identify.traits = R"({"name":"Ada"})";
-  Append({identify, MakeEvent(EventType::kTrack, "u3", "", kBase + 101)});
+  Append({identify, MakeEvent(EventType::kTrack, "u3", "", kBase + 101), MakeEvent(EventType::kTrack, "", "anon-9", kBase + 102)});
   ASSERT_TRUE(builder_->CatchUp().ok());
   std::vector<std::string> cached;
   for (const std::string& id : ids) cached.push_back(Get(id));
   EXPECT_NE(cached[1].find(R"("attributes":{"plan":"pro"})"), std::string::npos) << cached[1];
   EXPECT_NE(cached[2].find(R"("traits":{"name":"Ada"})"), std::string::npos) << cached[2];
   EXPECT_NE(cached[2].find("anon-2"), std::string::npos) << cached[2];
+  EXPECT_NE(cached[7].find(R"("traits":{"name":"Ada"})"), std::string::npos) << cached[7];  // anon-2, through the link
   EXPECT_EQ(Feature("u3", "events_lifetime"), 11);
+  EXPECT_EQ(Feature("anon-9", "events_lifetime"), 2);
 
   options_.read_cache_bytes = 0;
   OpenStore();
