@@ -11,10 +11,10 @@
 #
 # Environment: EVENTS (2000000), USERS (100000), CHECKPOINT_MS (1000),
 # CHECKPOINT_PROFILES (100000) and CHECKPOINT_EVENTS (1000000) — the server's
-# defaults —, BOTH_IDS (0; 1: every
-# event also carries an anonymousId, so each asks the identity graph for its
-# link, and the reads are timed by anonymousId too: row get_anon), IDENTIFY_EVERY (0; k: every k-th event is an identify with an email
-# trait: a link and a fuzzy match each), BUILD (build).
+# defaults —, BOTH_IDS (0; 1: every event also carries an anonymousId, so
+# each asks the identity graph for its link, and reads are timed by
+# anonymousId too: row get_anon), IDENTIFY_EVERY (0; k: every k-th event is an
+# identify with an email trait: a link and a fuzzy match each), BUILD (build).
 # Output: RESULT lines and a Markdown table on stdout and in bench/out/profile.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

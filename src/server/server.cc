@@ -661,7 +661,9 @@ ingest::HttpHandler ProfileRoute(profile::ProfileStore* store, std::string read_
   // The read cache's own counts, read at scrape time (it keeps them under
   // its shard locks, so the read path adds no shared atomic).
   constexpr const char* kLookups = "sluice_profile_read_cache_lookups_total";
-  constexpr const char* kLookupsHelp = "Profile keys looked up in the read cache, by result (a read by another id than a userId also counts its userId key's miss).";
+  constexpr const char* kLookupsHelp =
+      "Profile keys looked up in the read cache, by result (a read by another id than a userId also counts its "
+      "userId key's miss).";
   metrics->AddCounterCallback(kLookups, kLookupsHelp, {{"result", "hit"}},
                               [store] { return static_cast<double>(store->read_cache_stats().hits); });
   metrics->AddCounterCallback(kLookups, kLookupsHelp, {{"result", "miss"}},
