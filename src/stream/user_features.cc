@@ -433,84 +433,6 @@ struct TimeCell {
   }
 };
 
-// top: exact counts of the kTopSampleK values with the smallest hash (a
-// bottom-k sample of the distinct values). The sample depends only on the set
-// of values; a value in it has been counted since its first event.
-struct TopCell {
-  static constexpr CellKind kKind = CellKind::kTop;
-  struct Entry {
-    uint64_t hash;
-    uint64_t count;
-    std::string text;
-  };
-  static constexpr size_t kMaxHeapBytes = (kTopSampleK + 1) * (sizeof(Entry) + kMaxTopValueBytes + 1);
-  // Most buckets see one value: it stays inline.
-  static constexpr size_t kInlineEntries = 1;
-  static constexpr size_t kInlineBuckets = 1;
-  boost::container::small_vector<Entry, kInlineEntries> entries;  // ascending hash
-
-  void Count(uint64_t h, uint64_t count, std::string_view text, bool bounded) {
-    if (bounded) GrowBounded(&entries, kTopSampleK + 1);
-    auto it = std::lower_bound(entries.begin(), entries.end(), h, [](const Entry& e, uint64_t x) { return e.hash < x; });
-    if (it != entries.end() && it->hash == h) {
-      it->count += count;
-      return;
-    }
-    if (bounded && entries.size() == kTopSampleK) {
-      if (it == entries.end()) return;
-      size_t at = static_cast<size_t>(it - entries.begin());
-      entries.pop_back();
-      it = entries.begin() + static_cast<ptrdiff_t>(at);
-    }
-    entries.insert(it, Entry{h, count, std::string(text)});
-  }
-  static bool Accepts(const Input& in) { return in.value->kind != ValueKind::kNull; }
-  void Add(const Input& in) {
-    thread_local std::string text;
-    TopText(*in.value, &text);
-    Count(HashText(text), 1, text, true);
-  }
-  void Merge(const TopCell& o, bool bounded) {
-    for (const auto& e : o.entries) Count(e.hash, e.count, e.text, bounded);
-  }
-  void Encode(std::string* out) const {
-    PutVarint64(out, entries.size());
-    for (const auto& e : entries) {
-      PutVarint64(out, e.count);
-      PutLengthPrefixed(out, e.text);
-    }
-  }
-  bool Decode(Decoder* d) {
-    uint64_t n;
-    if (!d->GetVarint64(&n) || n > kTopSampleK) return false;
-    entries.clear();
-    for (uint64_t i = 0; i < n; ++i) {
-      Entry e;
-      std::string_view text;
-      if (!d->GetVarint64(&e.count) || e.count == 0 || !d->GetLengthPrefixed(&text) || text.size() > kMaxTopValueBytes) {
-        return false;
-      }
-      e.text.assign(text);
-      e.hash = HashText(text);
-      if (!entries.empty() && entries.back().hash >= e.hash) return false;
-      entries.push_back(std::move(e));
-    }
-    return true;
-  }
-  size_t HeapBytes() const {
-    size_t bytes = SpilledBytes(entries);
-    for (const auto& e : entries) bytes += e.text.capacity() > 15 ? e.text.capacity() + 1 : 0;
-    return bytes;
-  }
-  Value Result(const FeatureDefinition&, const EvalContext&) const {
-    const Entry* best = nullptr;
-    for (const auto& e : entries) {
-      if (!best || e.count > best->count || (e.count == best->count && e.text < best->text)) best = &e;
-    }
-    return best ? Value::String(best->text) : Value::Null();
-  }
-};
-
 // Folded sessions, by the bucket of their start.
 struct SessionCell {
   static constexpr CellKind kKind = CellKind::kSession;
@@ -564,6 +486,34 @@ class FeatureState {
 
 int64_t BucketOf(const CompiledFeature& f, UnixMicros t) { return f.lifetime ? 0 : FloorDiv(t, f.width_us); }
 
+// BucketOf(f, t), without its division when `t` falls in bucket `*newest`
+// (the state's newest, where events mostly land; null: no bucket yet).
+int64_t BucketNear(const CompiledFeature& f, UnixMicros t, const int64_t* newest) {
+  // Decoded indexes are only bounded by ±2^62: such a bucket's range may
+  // not be representable, and then it is not the event's.
+  UnixMicros start, end;
+  if (newest && !f.lifetime && !__builtin_mul_overflow(*newest, f.width_us, &start) &&
+      !__builtin_add_overflow(start, f.width_us, &end) && t >= start && t < end) {
+    return *newest;
+  }
+  return BucketOf(f, t);
+}
+
+// Reads the next of an encoded state's ascending bucket indexes, `*index`
+// holding the previous (delta-coded; the first from 0).
+bool GetBucketIndex(Decoder* d, bool first, int64_t* index) {
+  int64_t delta, next;
+  // Bucket indexes are event times divided by ≥ 1 s: far inside ±2^62.
+  constexpr int64_t kMaxIndex = int64_t{1} << 62;
+  if (!GetSigned(d, &delta) || delta < -kMaxIndex || delta > kMaxIndex ||
+      __builtin_add_overflow(first ? 0 : *index, delta, &next) || next < -kMaxIndex || next > kMaxIndex ||
+      (!first && delta <= 0)) {
+    return false;
+  }
+  *index = next;
+  return true;
+}
+
 // The oldest bucket Evaluate can need for any as_of ≥ newest (see stream.h "Windows").
 int64_t OldestBucket(const CompiledFeature& f, const FeatureDefinition& def, UnixMicros newest) {
   if (f.lifetime) return 0;
@@ -612,17 +562,8 @@ class Buckets {
     if (!create) return nullptr;
     return &buckets_.insert(it, {index, Cell{}})->second;
   }
-  // BucketOf(f, t), without its division when `t` falls in the newest
-  // bucket, where events mostly land.
   int64_t IndexOf(const CompiledFeature& f, UnixMicros t) const {
-    // Decoded indexes are only bounded by ±2^62: such a bucket's range may
-    // not be representable, and then it is not the event's.
-    UnixMicros start, end;
-    if (!buckets_.empty() && !f.lifetime && !__builtin_mul_overflow(buckets_.back().first, f.width_us, &start) &&
-        !__builtin_add_overflow(start, f.width_us, &end) && t >= start && t < end) {
-      return buckets_.back().first;
-    }
-    return BucketOf(f, t);
+    return BucketNear(f, t, buckets_.empty() ? nullptr : &buckets_.back().first);
   }
   void DropBefore(int64_t index) {
     auto it = std::lower_bound(buckets_.begin(), buckets_.end(), index,
@@ -654,20 +595,11 @@ class Buckets {
     if (!d->GetVarint64(&n) || n > d->remaining()) return false;
     buckets_.clear();
     buckets_.reserve(n);
-    int64_t prev = 0;
+    int64_t index = 0;
     for (uint64_t i = 0; i < n; ++i) {
-      int64_t delta;
-      if (!GetSigned(d, &delta)) return false;
-      // Bucket indexes are event times divided by ≥ 1 s: far inside ±2^62.
-      constexpr int64_t kMaxIndex = int64_t{1} << 62;
-      int64_t index;
-      if (delta < -kMaxIndex || delta > kMaxIndex || __builtin_add_overflow(prev, delta, &index) ||
-          index < -kMaxIndex || index > kMaxIndex || (i > 0 && delta <= 0)) {
-        return false;
-      }
+      if (!GetBucketIndex(d, i == 0, &index)) return false;
       buckets_.emplace_back(index, Cell{});
       if (!buckets_.back().second.Decode(d)) return false;
-      prev = index;
     }
     return true;
   }
@@ -857,6 +789,227 @@ class SessionState final : public FeatureState {
   boost::container::small_vector<Interval, kInlineOpen> open_;
 };
 
+// top: per bucket, the exact counts of the kTopSampleK values with the
+// smallest hash (a bottom-k sample of the bucket's distinct values). The
+// sample depends only on the set of values; a value in it has been counted
+// since its first event.
+//
+// Laid out for the memory an event touches, since the state is a user's
+// largest (docs/benchmarks.md): a per-bucket cell of strings cost a third of
+// the builder at 100 k users. Every bucket's counts are one array of 16-byte
+// entries naming their value by number; the user's distinct values are one
+// array of hashes and one string of texts, read only to add a value or to
+// evaluate. An event reads the hashes and the newest bucket's entries.
+class TopState final : public FeatureState {
+ public:
+  CellKind kind() const override { return CellKind::kTop; }
+  void Add(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&, const Input& in,
+           UnixMicros newest) override {
+    if (in.value->kind == ValueKind::kNull) return;
+    int64_t index = BucketNear(f, in.t, counts_.empty() ? nullptr : &counts_.back().bucket);
+    if (newest >= DropTime(f, def, index)) return;
+    thread_local std::string text;
+    TopText(*in.value, &text);
+    Count(index, HashText(text), 1, text);
+  }
+  void Advance(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&, UnixMicros newest) override {
+    if (f.lifetime) return;
+    int64_t oldest = OldestBucket(f, def, newest);
+    auto end = std::partition_point(counts_.begin(), counts_.end(), [&](const Entry& e) { return e.bucket < oldest; });
+    if (end == counts_.begin()) return;
+    counts_.erase(counts_.begin(), end);
+    DropUnusedValues();
+  }
+  void Merge(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&, const FeatureState& other,
+             UnixMicros newest) override {
+    const auto& o = static_cast<const TopState&>(other);
+    int64_t oldest = OldestBucket(f, def, newest);
+    TextViews texts = o.Texts();
+    for (const Entry& e : o.counts_) {
+      if (e.bucket >= oldest) Count(e.bucket, o.hashes_[e.value], e.count, texts[e.value]);
+    }
+  }
+  FeatureValue Evaluate(const CompiledFeature& f, const FeatureDefinition& def, const EvalContext& ctx) const override {
+    WindowRange range = RangeOf(f, def, ctx);
+    boost::container::small_vector<uint64_t, 16> sums(hashes_.size(), 0);
+    for (const Entry& e : counts_) {
+      if (e.bucket >= range.lo && e.bucket <= range.hi) sums[e.value] += e.count;
+    }
+    TextViews texts = Texts();
+    int best = -1;
+    for (size_t i = 0; i < sums.size(); ++i) {
+      if (sums[i] == 0) continue;
+      if (best < 0 || sums[i] > sums[best] || (sums[i] == sums[best] && texts[i] < texts[best])) best = static_cast<int>(i);
+    }
+    Value v = best < 0 ? Value::Null() : Value::String(std::string(texts[best]));
+    return FeatureValue{{}, std::move(v), range.start, range.end};
+  }
+  UnixMicros NextChange(const CompiledFeature& f, const FeatureDefinition& def, const WatermarkOptions&) const override {
+    return counts_.empty() ? INT64_MAX : DropTime(f, def, counts_.front().bucket);
+  }
+  // The format of a windowed state of per-bucket cells (see WindowedState):
+  // buckets, each a delta-coded index and its entries by ascending hash, each
+  // a count and the value's text.
+  void Encode(std::string* out) const override {
+    TextViews texts = Texts();
+    size_t buckets = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) buckets += i == 0 || counts_[i].bucket != counts_[i - 1].bucket;
+    PutVarint64(out, buckets);
+    int64_t prev = 0;
+    for (size_t i = 0; i < counts_.size();) {
+      size_t end = i;
+      while (end < counts_.size() && counts_[end].bucket == counts_[i].bucket) ++end;
+      PutSigned(out, counts_[i].bucket - prev);
+      prev = counts_[i].bucket;
+      PutVarint64(out, end - i);
+      for (; i < end; ++i) {
+        PutVarint64(out, counts_[i].count);
+        PutLengthPrefixed(out, texts[counts_[i].value]);
+      }
+    }
+  }
+  bool Decode(Decoder* d) override {
+    counts_.clear();
+    hashes_.clear();
+    texts_.clear();
+    uint64_t n;
+    if (!d->GetVarint64(&n) || n > d->remaining()) return false;
+    int64_t index = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t entries;
+      if (!GetBucketIndex(d, i == 0, &index) || !d->GetVarint64(&entries) || entries > kTopSampleK) return false;
+      for (uint64_t k = 0; k < entries; ++k) {
+        uint64_t count;
+        std::string_view text;
+        if (!d->GetVarint64(&count) || count == 0 || count > kMaxCount || !d->GetLengthPrefixed(&text) ||
+            text.size() > kMaxTopValueBytes) {
+          return false;
+        }
+        uint64_t h = HashText(text);
+        if (k > 0 && hashes_[counts_.back().value] >= h) return false;
+        size_t value = FindValue(h);
+        if (value == hashes_.size()) {
+          if (hashes_.size() == kMaxValues) return false;
+          AddValue(h, text);
+        }
+        counts_.push_back(Entry{index, count, value});
+      }
+    }
+    return true;
+  }
+  size_t HeapBytes() const override {
+    return SpilledBytes(counts_) + SpilledBytes(hashes_) + (texts_.capacity() > 15 ? texts_.capacity() + 1 : 0);
+  }
+  void CloneInto(void* where) const override { new (where) TopState(*this); }
+  void MoveInto(void* where) override { new (where) TopState(std::move(*this)); }
+  void Prefetch() const override {
+    if (counts_.empty()) return;
+    __builtin_prefetch(&counts_.back());
+    __builtin_prefetch(&counts_.front());  // NextChange reads it
+    __builtin_prefetch(hashes_.data());
+  }
+
+  // Heap bytes one bucket can add: its entries, and a value of its own for each.
+  static constexpr size_t kMaxBytesPerBucket = kTopSampleK * (16 + sizeof(uint64_t) + 1 + kMaxTopValueBytes);
+
+ private:
+  struct Entry {
+    int64_t bucket;
+    uint64_t count : 48;  // an event per microsecond for 9 years
+    uint64_t value : 16;  // index into hashes_ and the texts
+  };
+  static_assert(sizeof(Entry) == 16);
+  static constexpr uint64_t kMaxCount = (uint64_t{1} << 48) - 1;
+  // More than a window's buckets can hold (4097 × kTopSampleK, feature_set.cc).
+  static constexpr size_t kMaxValues = (size_t{1} << 16) - 1;
+
+  // The i-th value's text is texts_ from the i-th length byte on.
+  using TextViews = boost::container::small_vector<std::string_view, 16>;
+  TextViews Texts() const {
+    TextViews texts;
+    for (size_t at = 0; at < texts_.size(); at += 1 + static_cast<uint8_t>(texts_[at])) {
+      texts.emplace_back(texts_.data() + at + 1, static_cast<uint8_t>(texts_[at]));
+    }
+    return texts;
+  }
+  size_t FindValue(uint64_t h) const {
+    return static_cast<size_t>(std::find(hashes_.begin(), hashes_.end(), h) - hashes_.begin());
+  }
+  void AddValue(uint64_t h, std::string_view text) {
+    static_assert(kMaxTopValueBytes <= UINT8_MAX);
+    hashes_.push_back(h);
+    texts_.push_back(static_cast<char>(text.size()));
+    texts_.append(text);
+  }
+
+  // Counts `count` more of the value (hash `h`, `text`) in bucket `index`,
+  // keeping the bucket's kTopSampleK smallest hashes.
+  void Count(int64_t index, uint64_t h, uint64_t count, std::string_view text) {
+    // The bucket's entries [first, last): usually the newest, at the end.
+    size_t first, last;
+    if (!counts_.empty() && counts_.back().bucket == index) {
+      last = counts_.size();
+      first = last - 1;
+      while (first > 0 && counts_[first - 1].bucket == index) --first;
+    } else {
+      auto lo = std::partition_point(counts_.begin(), counts_.end(), [&](const Entry& e) { return e.bucket < index; });
+      auto hi = std::partition_point(lo, counts_.end(), [&](const Entry& e) { return e.bucket == index; });
+      first = static_cast<size_t>(lo - counts_.begin());
+      last = static_cast<size_t>(hi - counts_.begin());
+    }
+    size_t at = first;
+    while (at < last && hashes_[counts_[at].value] < h) ++at;
+    if (at < last && hashes_[counts_[at].value] == h) {
+      counts_[at].count = std::min(kMaxCount, counts_[at].count + count);
+      return;
+    }
+    size_t evicted = hashes_.size();
+    if (last - first == kTopSampleK) {
+      if (at == last) return;  // above the bucket's sample
+      evicted = counts_[last - 1].value;
+      counts_.erase(counts_.begin() + static_cast<ptrdiff_t>(last - 1));
+    }
+    size_t value = FindValue(h);
+    if (value == hashes_.size()) {
+      if (hashes_.size() == kMaxValues) return;  // unreachable within a window's buckets
+      AddValue(h, text);
+    }
+    counts_.insert(counts_.begin() + static_cast<ptrdiff_t>(at), Entry{index, count, value});
+    if (evicted < hashes_.size()) DropUnusedValues();
+  }
+
+  // Keeps only the values some entry counts, renumbered in their order.
+  void DropUnusedValues() {
+    boost::container::small_vector<uint32_t, 16> renumber(hashes_.size(), 0);
+    size_t used = 0;
+    for (const Entry& e : counts_) {
+      used += renumber[e.value] == 0;
+      renumber[e.value] = 1;
+    }
+    if (used == hashes_.size()) return;
+    TextViews texts = Texts();
+    std::string kept_texts;
+    size_t kept = 0;
+    for (size_t i = 0; i < hashes_.size(); ++i) {
+      if (!renumber[i]) continue;
+      renumber[i] = static_cast<uint32_t>(kept);
+      hashes_[kept++] = hashes_[i];
+      kept_texts.push_back(static_cast<char>(texts[i].size()));
+      kept_texts.append(texts[i]);
+    }
+    hashes_.resize(kept);
+    texts_ = std::move(kept_texts);
+    for (Entry& e : counts_) e.value = renumber[e.value];
+  }
+
+  // Ascending (bucket, hash of the value).
+  boost::container::small_vector<Entry, 2> counts_;
+  // The distinct values the entries count, each once: hashes, and texts as
+  // a length byte and the bytes (short enough for one text to stay inline).
+  boost::container::small_vector<uint64_t, 1> hashes_;
+  std::string texts_;
+};
+
 // Constructs an empty state of `kind` at `where` (a slot's inline storage).
 void EmplaceState(CellKind kind, void* where) {
   switch (kind) {
@@ -868,7 +1021,7 @@ void EmplaceState(CellKind kind, void* where) {
     case CellKind::kFirst: new (where) WindowedState<PickCell<false>>(); return;
     case CellKind::kLast: new (where) WindowedState<PickCell<true>>(); return;
     case CellKind::kTime: new (where) WindowedState<TimeCell>(); return;
-    case CellKind::kTop: new (where) WindowedState<TopCell>(); return;
+    case CellKind::kTop: new (where) TopState(); return;
     case CellKind::kSession: new (where) SessionState(); return;
   }
 }
@@ -883,7 +1036,7 @@ size_t CellBytes(CellKind kind) {
     case CellKind::kFirst:
     case CellKind::kLast: return sizeof(std::pair<int64_t, PickCell<true>>) + PickCell<true>::kMaxHeapBytes;
     case CellKind::kTime: return sizeof(std::pair<int64_t, TimeCell>);
-    case CellKind::kTop: return sizeof(std::pair<int64_t, TopCell>) + TopCell::kMaxHeapBytes;
+    case CellKind::kTop: return TopState::kMaxBytesPerBucket;
     case CellKind::kSession: return sizeof(std::pair<int64_t, SessionCell>);
   }
   return 0;
@@ -1121,7 +1274,7 @@ struct UserState {
   static constexpr bool kFitSlot = ((sizeof(States) <= Slot::kStateBytes && alignof(States) <= 16) && ...);
   static_assert(kFitSlot<WindowedState<CountCell>, WindowedState<SumCell>, WindowedState<ExtremeCell<false>>,
                          WindowedState<ExtremeCell<true>>, WindowedState<DistinctCell>, WindowedState<PickCell<false>>,
-                         WindowedState<PickCell<true>>, WindowedState<TimeCell>, WindowedState<TopCell>, SessionState>);
+                         WindowedState<PickCell<true>>, WindowedState<TimeCell>, TopState, SessionState>);
   // First, so what every Apply reads before the slots (and the slots'
   // address) is one cache line.
   uint64_t aligned_to = 0;  // FeatureSet::Compiled::id the slots follow, 0: unknown

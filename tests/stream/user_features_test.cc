@@ -538,6 +538,25 @@ TEST(EncodingTest, AChangedDefinitionStartsItsFeatureAfresh) {
   EXPECT_EQ(values[2].value, Value::Number(1));
 }
 
+// Stored profiles outlive the code: the top state's bytes are pinned (as
+// written before the state's in-memory layout changed). Day 0 sees 12 distinct
+// values, so its sample keeps the 8 with the smallest hash, ascending (count,
+// text): 1 v8, 1 v0, 1 v6, 1 v2, 1 v9, 1 b, 1 v1, 1 v7; "a" is not among
+// them, so its 3 events are not counted (stream.h "Bounds"). Day 1: 2 × b.
+TEST(EncodingTest, TheTopStateKeepsItsStoredFormat) {
+  Feed f(ParseOrDie("features: [{name: top, aggregate: top, property: properties.c, window: 30d, bucket: 1d}]"));
+  std::vector<std::string> day0 = {"a", "b", "a", "a"};
+  for (int i = 0; i < 10; ++i) day0.push_back("v" + std::to_string(i));
+  for (size_t i = 0; i < day0.size(); ++i) f.Apply(Track("A", T0() + static_cast<int64_t>(i), R"({"c": ")" + day0[i] + "\"}"));
+  f.Apply(Track("A", T0() + kDay, R"({"c": "b"})"));
+  f.Apply(Track("A", T0() + kDay + 1, R"({"c": "b"})"));
+  std::string hex;
+  for (unsigned char c : f.Bytes()) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+  const std::string payload = "02ccbf0208010276380102763001027636010276320102763901016201027631010276370201020162";
+  EXPECT_NE(hex.find(payload), std::string::npos) << hex;
+  EXPECT_EQ(f.Val("top", T0() + kDay + 2), Value::String("b"));
+}
+
 TEST(EncodingTest, ATypicalUserEncodesInHundredsOfBytes) {
   const FeatureSet& set = FeatureSet::Defaults();
   Feed f(set);
