@@ -3,7 +3,10 @@
 // stated bounds (sketch error, memory, encoded size).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
+
+#include <xxhash.h>
 
 #include "tests/stream/stream_testing.h"
 
@@ -311,6 +314,47 @@ TEST(TopTest, ExactWhileABucketHasAtMost8DistinctValues) {
   ASSERT_EQ(top.kind, ValueKind::kString);
   EXPECT_EQ(top.string.rfind("v", 0), 0u);
   EXPECT_LE(f.user.MemoryBytes(), set.MaxStateBytes());
+}
+
+// The counts behind `top`, checked against a model of what stream.h states:
+// per bucket, the 8 distinct values with the smallest hash keep exact counts.
+// Many values per bucket, so samples evict and values leave the state.
+TEST(TopTest, MatchesAModelOfTheBucketSamples) {
+  auto set = ParseOrDie("features: [{name: top, aggregate: top, property: properties.c, window: 30d, bucket: 1d}]");
+  std::mt19937 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    Feed f(set);
+    std::map<int64_t, std::map<std::string, uint64_t>> model;  // bucket → value → events
+    const int distinct = 2 + static_cast<int>(rng() % 25);
+    UnixMicros t = T0();
+    for (int i = 0; i < 400; ++i) {
+      t += static_cast<int64_t>(rng() % (6 * kHour));
+      std::string v = "v" + std::to_string(rng() % distinct);
+      ASSERT_EQ(f.Apply(Track("A", t, R"({"c": ")" + v + "\"}")), ApplyOutcome::kApplied);
+      model[t / kDay][v] += 1;  // event times here are positive: / is floor
+      if (i % 25 != 0) continue;
+      // As of t: buckets floor((t − 30d) / 1d) + 1 … floor(t / 1d).
+      std::map<std::string, uint64_t> sums;
+      for (int64_t b = (t - 30 * kDay) / kDay + 1; b <= t / kDay; ++b) {
+        std::vector<std::pair<uint64_t, std::string>> by_hash;
+        for (const auto& [value, n] : model[b]) by_hash.emplace_back(XXH3_64bits(value.data(), value.size()), value);
+        std::sort(by_hash.begin(), by_hash.end());
+        if (by_hash.size() > 8) by_hash.resize(8);
+        for (const auto& [h, value] : by_hash) sums[value] += model[b][value];
+      }
+      std::string want;
+      for (const auto& [value, n] : sums) {
+        if (want.empty() || n > sums[want]) want = value;  // ascending: ties keep the smaller
+      }
+      EXPECT_EQ(f.Val("top", t), want.empty() ? Value::Null() : Value::String(want)) << round << " " << i;
+    }
+    EXPECT_LE(f.user.MemoryBytes(), set.MaxStateBytes());
+    // What was stored decodes to the same state.
+    UserFeatures decoded;
+    ASSERT_TRUE(decoded.Decode(f.Bytes()).ok());
+    EXPECT_EQ(decoded, f.user);
+    EXPECT_EQ(decoded.Evaluate(set, t), f.user.Evaluate(set, t));
+  }
 }
 
 // ---------------------------------------------------------------- sessions
