@@ -874,6 +874,10 @@ class TopState final : public FeatureState {
     texts_.clear();
     uint64_t n;
     if (!d->GetVarint64(&n) || n > d->remaining()) return false;
+    // Most buckets hold one value, of a few per user: one allocation each.
+    counts_.reserve(n);
+    hashes_.reserve(std::min<uint64_t>(n, kTopSampleK));
+    texts_.reserve(std::min<uint64_t>(n, kTopSampleK) * 8);
     int64_t index = 0;
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t entries;
