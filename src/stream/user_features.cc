@@ -913,9 +913,6 @@ class TopState final : public FeatureState {
     __builtin_prefetch(hashes_.data());
   }
 
-  // Heap bytes one bucket can add: its entries, and a value of its own for each.
-  static constexpr size_t kMaxBytesPerBucket = kTopSampleK * (16 + sizeof(uint64_t) + 1 + kMaxTopValueBytes);
-
  private:
   struct Entry {
     int64_t bucket;
@@ -923,6 +920,12 @@ class TopState final : public FeatureState {
     uint64_t value : 16;  // index into hashes_ and the texts
   };
   static_assert(sizeof(Entry) == 16);
+
+ public:
+  // Heap bytes one bucket can add: its entries, and a value of its own for each.
+  static constexpr size_t kMaxBytesPerBucket = kTopSampleK * (sizeof(Entry) + sizeof(uint64_t) + 1 + kMaxTopValueBytes);
+
+ private:
   static constexpr uint64_t kMaxCount = (uint64_t{1} << 48) - 1;
   // More than a window's buckets can hold (4097 × kTopSampleK, feature_set.cc).
   static constexpr size_t kMaxValues = (size_t{1} << 16) - 1;
