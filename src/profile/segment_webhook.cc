@@ -13,6 +13,12 @@ namespace {
 constexpr const char* kPostsName = "sluice_segment_webhook_posts_total";
 constexpr const char* kPostsHelp = "Segment change posts to the segment webhook, by outcome.";
 
+// The sequence of the outbox entry `it` is at.
+Status SequenceAt(const rocksdb::Iterator& it, uint64_t* seq) {
+  if (!DecodeOrderedKey(it.key().ToStringView(), seq)) return Status::Corruption("profiles: bad outbox key");
+  return Status::Ok();
+}
+
 }  // namespace
 
 SegmentWebhook::SegmentWebhook(ProfileStore::Impl* store, std::string url, uint64_t max_entries,
@@ -42,7 +48,7 @@ Result<std::unique_ptr<SegmentWebhook>> SegmentWebhook::Open(ProfileStore::Impl*
   uint64_t first = kNone;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     uint64_t seq = 0;
-    if (!DecodeOrderedKey(it->key().ToStringView(), &seq)) return Status::Corruption("profiles: bad outbox key");
+    SLUICE_RETURN_IF_ERROR(SequenceAt(*it, &seq));
     if (first == kNone) first = seq;
     // meta.outbox_next is written by the batch that writes the entries, so
     // this only guards a store that lost it.
@@ -108,7 +114,7 @@ Status SegmentWebhook::Stage(std::vector<std::string>* bodies, rocksdb::WriteBat
     std::unique_ptr<rocksdb::Iterator> it(store_->db->NewIterator(ro, store_->outbox));
     for (it->Seek(OrderedKey(head_)); it->Valid() && over > 0; it->Next(), --over) {
       uint64_t seq = 0;
-      if (!DecodeOrderedKey(it->key().ToStringView(), &seq)) return Status::Corruption("profiles: bad outbox key");
+      SLUICE_RETURN_IF_ERROR(SequenceAt(*it, &seq));
       batch->Delete(store_->outbox, it->key());
       if (seq == in_flight_) {
         in_flight_dropped_ = true;
@@ -157,7 +163,7 @@ Result<bool> SegmentWebhook::First(uint64_t from, uint64_t to, uint64_t* seq, st
     SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "read the outbox"));
     return false;
   }
-  if (!DecodeOrderedKey(it->key().ToStringView(), seq)) return Status::Corruption("profiles: bad outbox key");
+  SLUICE_RETURN_IF_ERROR(SequenceAt(*it, seq));
   body->assign(it->value().data(), it->value().size());
   return true;
 }
