@@ -190,8 +190,11 @@ struct PairScore {
 };
 
 enum class Agreement { kUnknown, kAgree, kDisagree };  // kUnknown: a side lacks the field
+Agreement AgreementOf(bool both_have, bool equal) {
+  return !both_have ? Agreement::kUnknown : equal ? Agreement::kAgree : Agreement::kDisagree;
+}
 Agreement Compare(const std::string& a, const std::string& b) {
-  return a.empty() || b.empty() ? Agreement::kUnknown : a == b ? Agreement::kAgree : Agreement::kDisagree;
+  return AgreementOf(!a.empty() && !b.empty(), a == b);
 }
 
 // `score` (the mean of the similarities) with phone, city and device added —
@@ -280,15 +283,12 @@ bool MayReachReview(const RecordSummary& x, const RecordSummary& y, const Record
     weight += kNameWeight;
     sum += kNameWeight;
   }
-  auto agreement = [](bool both, uint32_t hx, uint32_t hy) {
-    return !both ? Agreement::kUnknown : hx == hy ? Agreement::kAgree : Agreement::kDisagree;
-  };
   // The same arithmetic as ScoreNumbers on larger inputs: rounding is
   // monotonic, so the bound holds to the last bit.
   PairScore ignored;
   const double bound = AddAgreements(
-      weight > 0 ? sum / weight : 0, agreement(x.has(S::kHasPhone) && y.has(S::kHasPhone), x.phone, y.phone),
-      agreement(x.has(S::kHasCity) && y.has(S::kHasCity), x.city, y.city),
+      weight > 0 ? sum / weight : 0, AgreementOf(x.has(S::kHasPhone) && y.has(S::kHasPhone), x.phone == y.phone),
+      AgreementOf(x.has(S::kHasCity) && y.has(S::kHasCity), x.city == y.city),
       x.has(S::kHasDevice) && y.has(S::kHasDevice) && x.device == y.device, &ignored);
   // The slack covers a name similarity summed over tokens a last bit above 1.
   return std::min(bound, 1.0) + 1e-12 >= config.review_threshold;
